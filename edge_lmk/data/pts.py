@@ -1,0 +1,84 @@
+"""Read and write iBUG ``.pts`` landmark files.
+
+Files store Matlab-convention coordinates (centre of the top-left pixel is (1, 1)).
+Everything inside edge-lmk uses continuous coordinates, in which pixel ``i`` spans
+``[i, i+1)``; the 0.5 shift happens here and nowhere else.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+N_POINTS = 68
+MATLAB_OFFSET = 0.5
+
+
+class LandmarkFileError(ValueError):
+    """A ``.pts`` file that cannot be used; the message names the file."""
+
+
+def read_pts(path: str | os.PathLike, n_points: int = N_POINTS) -> np.ndarray:
+    """Return (n_points, 2) float64 landmarks in continuous coordinates.
+
+    Accepts the iBUG header (``version``/``n_points``/``{``...``}``) or bare ``x y`` lines.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except FileNotFoundError:
+        raise LandmarkFileError(f"{path}: landmark file not found") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise LandmarkFileError(f"{path}: cannot read landmark file ({e})") from None
+    declared = None
+    rows: list[tuple[float, float]] = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line in "{}" or line.lower().startswith("version"):
+            continue
+        if line.lower().startswith("n_points"):
+            try:
+                declared = int(line.split(":", 1)[1])
+            except (IndexError, ValueError):
+                raise LandmarkFileError(f"{path}:{lineno}: bad n_points line {raw!r}") from None
+            continue
+        parts = line.replace(",", " ").split()
+        if len(parts) != 2:
+            raise LandmarkFileError(f"{path}:{lineno}: expected 'x y', got {raw!r}")
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise LandmarkFileError(f"{path}:{lineno}: non-numeric coordinate in {raw!r}") from None
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise LandmarkFileError(f"{path}:{lineno}: non-finite coordinate in {raw!r}")
+        rows.append((x, y))
+    if declared is not None and declared != len(rows):
+        raise LandmarkFileError(f"{path}: header says n_points {declared} but file has {len(rows)} points")
+    if len(rows) != n_points:
+        raise LandmarkFileError(f"{path}: expected {n_points} points, found {len(rows)}")
+    return np.asarray(rows, dtype=np.float64) - MATLAB_OFFSET
+
+
+def write_pts(path: str | os.PathLike, landmarks: np.ndarray) -> None:
+    """Write continuous-coordinate landmarks as an iBUG ``.pts`` file, atomically."""
+    pts = np.asarray(landmarks, dtype=np.float64) + MATLAB_OFFSET
+    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in pts)
+    text = f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` then rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

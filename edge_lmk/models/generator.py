@@ -1,0 +1,108 @@
+"""The 4-branch recombinator heatmap generator with a width multiplier.
+
+Branches run at 80, 40, 20 and 10 pixels. The coarse branch is upsampled and recombined
+(concatenated) with the next finer branch, as in Recombinator Networks and Table 1 of the
+LaplaceKL paper. Full-width channels per branch are FULL_CHANNELS; a width multiplier scales
+them all (at least MIN_CHANNELS each).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+import torch.nn as nn
+
+from ..heads import SoftArgmaxHead
+
+FULL_CHANNELS = (64, 128, 128, 128)
+MIN_CHANNELS = 2
+LEAKY_SLOPE = 0.2
+
+
+def branch_channels(width: Fraction | float) -> tuple[int, ...]:
+    return tuple(max(MIN_CHANNELS, round(c * float(width))) for c in FULL_CHANNELS)
+
+
+class ConvBlock(nn.Sequential):
+    """conv3x3 -> BN -> LeakyReLU(0.2); BN folds into the conv at export."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.LeakyReLU(LEAKY_SLOPE),
+        )
+
+
+def double_block(cin: int, cout: int, dropout: float = 0.0) -> nn.Sequential:
+    layers = [ConvBlock(cin, cout), ConvBlock(cout, cout)]
+    if dropout > 0:
+        layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
+
+
+class RecombinatorGenerator(nn.Module):
+    """(B,3,80,80) RGB in [0,1] -> (B,K,80,80) heatmap logits."""
+
+    def __init__(self, width: Fraction | float = 1, num_landmarks: int = 68, dropout: float = 0.2):
+        super().__init__()
+        c0, c1, c2, c3 = branch_channels(width)
+        self.channels = (c0, c1, c2, c3)
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.enc0 = double_block(3, c0)
+        self.enc1 = double_block(c0, c1)
+        self.enc2 = double_block(c1, c2)
+        self.enc3 = double_block(c2, c3, dropout)
+        self.dec2 = double_block(c3 + c2, c2, dropout)
+        self.dec1 = double_block(c2 + c1, c1, dropout)
+        self.dec0 = double_block(c1 + c0, c0)
+        self.to_heatmaps = nn.Conv2d(c0, num_landmarks, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e0 = self.enc0(x)
+        e1 = self.enc1(self.pool(e0))
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.enc3(self.pool(e2))
+        d2 = self.dec2(torch.cat([self.up(e3), e2], 1))
+        d1 = self.dec1(torch.cat([self.up(d2), e1], 1))
+        d0 = self.dec0(torch.cat([self.up(d1), e0], 1))
+        return self.to_heatmaps(d0)
+
+
+class LandmarkNet(nn.Module):
+    """Generator + soft-argmax head.
+
+    ``forward`` is the deployed interface: (B,3,80,80) -> landmarks (B,K,2) in crop pixels
+    and scale (B,K), the mean of the two per-axis spreads (lower = more confident).
+    ``forward_train`` also returns per-axis spreads and probabilities for the losses.
+    """
+
+    def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
+                 num_landmarks: int = 68, dropout: float = 0.2):
+        super().__init__()
+        self.generator = RecombinatorGenerator(width, num_landmarks, dropout)
+        self.head = SoftArgmaxHead(beta, scale_kind)
+
+    def forward_train(self, x: torch.Tensor):
+        return self.head(self.generator(x))
+
+    def forward(self, x: torch.Tensor):
+        mean, spread, _ = self.head(self.generator(x))
+        return mean, spread.mean(-1)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every Conv2d -> BatchNorm2d pair in place (eval mode); returns the model."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    for mod in model.modules():
+        if isinstance(mod, ConvBlock) and isinstance(mod[1], nn.BatchNorm2d):
+            mod[0] = fuse_conv_bn_eval(mod[0], mod[1])
+            mod[1] = nn.Identity()
+    return model

@@ -1,0 +1,234 @@
+"""Train a width-reduced generator: ``python -m edge_lmk.train --width 1/16 --loss laplacekl --out runs/x``.
+
+Resumable: re-running the same command continues from ``OUT/last.pt`` (saved atomically
+every epoch, and on Ctrl-C / SIGTERM / ``--max-minutes``). The best checkpoint is chosen on
+the validation split carved from the training folders, never on a test set.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import os
+import random
+import signal
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data import scan_folders, split_train_val
+from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
+from .data.canvas import load_canvases
+from .losses import get_loss
+from .metrics import nme_per_face
+from .models.registry import REGISTRY, ModelSpec, load_checkpoint, save_checkpoint, width_tag
+from .paths import default_train_dirs
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m edge_lmk.train", description=__doc__,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--width", default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
+    ap.add_argument("--loss", default="laplacekl", choices=["laplacekl", "softargmax", "gaussiankl"])
+    ap.add_argument("--beta", type=float, default=1.0, help="softmax inverse temperature")
+    ap.add_argument("--target-scale", type=float, default=1.0, help="b of the target distribution (KL losses)")
+    ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
+    ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-5)
+    ap.add_argument("--warmup-epochs", type=float, default=2.0)
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--ema", type=float, default=0.998, help="EMA decay of weights used for validation (0 = off)")
+    ap.add_argument("--no-augment", action="store_true", help="train on plain crops (the paper's setting)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="run folder (default runs/LOSS_WIDTH)")
+    ap.add_argument("--init-from", default=None, help="start from these weights (new optimizer)")
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (resume later)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    return ap.parse_args(argv)
+
+
+def make_spec(args) -> ModelSpec:
+    w = Fraction(args.width)
+    name = f"{args.loss}_{width_tag(w)}"
+    base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
+    return ModelSpec(base.name, w, args.loss, args.beta, args.target_scale, base.contract)
+
+
+class EMA:
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.updates = 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module):
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))  # warm-up so early epochs are usable
+        for e, m in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(d).add_(m.detach(), alpha=1 - d)
+            else:
+                e.copy_(m)
+
+
+@torch.no_grad()
+def validate(model, images, pts, crop_scale, out_size, device, batch=128) -> np.ndarray:
+    model.eval()
+    nmes = []
+    for i in range(0, len(images), batch):
+        x, t = crop_batch(images[i:i + batch].to(device), pts[i:i + batch].to(device), out_size, crop_scale)
+        mean, _ = model(x)
+        nmes.append(nme_per_face(mean.cpu().numpy(), t.cpu().numpy()))
+    return np.concatenate(nmes)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    prog = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * prog))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    spec = make_spec(args)
+    out = Path(args.out or f"runs/{spec.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+
+    data_dirs = [Path(d) for d in (args.data or default_train_dirs())]
+    records = scan_folders(data_dirs)
+    train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
+    if not train_recs or not val_recs:
+        raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
+    cache = Path("runs/cache")
+    tr_img, tr_pts = load_canvases(train_recs, cache, "train")
+    va_img, va_pts = load_canvases(val_recs, cache, "val")
+    tr_img, tr_pts = torch.from_numpy(tr_img), torch.from_numpy(tr_pts)
+    va_img, va_pts = torch.from_numpy(va_img), torch.from_numpy(va_pts)
+    print(f"{spec.name}: {len(train_recs)} train / {len(val_recs)} val faces from {', '.join(map(str, data_dirs))}; "
+          f"device {device}")
+
+    loss_fn, _ = get_loss(args.loss)
+    crop_scale, size = spec.contract.crop_scale, spec.contract.input_size
+    aug = NO_AUGMENT if args.no_augment else AugmentConfig()
+    model = spec.build(args.dropout).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(len(train_recs) / args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
+    warmup = int(args.warmup_epochs * steps_per_epoch)
+    start_epoch, best_nme, history = 0, float("inf"), []
+    ema = EMA(model, args.ema) if args.ema > 0 else None
+
+    if last_path.exists():
+        state = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        if ema and state.get("ema_state_dict"):
+            ema.model.load_state_dict(state["ema_state_dict"])
+            ema.updates = state.get("ema_updates", 0)
+        start_epoch, best_nme, history = state["epoch"], state["best_val_nme"], state["history"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        print(f"resumed from {last_path} at epoch {start_epoch} (best val NME {best_nme:.3f})")
+    else:
+        torch.manual_seed(args.seed)
+        np.random.seed(args.seed)
+        random.seed(args.seed)
+        if args.init_from:
+            model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict())
+            if ema:
+                ema.model.load_state_dict(model.state_dict())
+            print(f"initialised from {args.init_from}")
+    (out / "args.json").write_text(json.dumps(vars(args), indent=2))
+
+    stop = {"flag": False}
+
+    def request_stop(signum, frame):
+        stop["flag"] = True
+        print(f"\nsignal {signum}: finishing this epoch, then saving")
+
+    signal.signal(signal.SIGTERM, request_stop)
+    t_start = time.time()
+    eval_model = ema.model if ema else model
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
+        order = torch.randperm(len(tr_img), generator=gen)
+        t0 = time.time()
+        run_loss = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False,
+                   mininterval=1.0 if os.isatty(2) else 30.0)
+        try:
+            for b in bar:
+                idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+                x, t = crop_batch(tr_img[idx].to(device), tr_pts[idx].to(device), size, crop_scale, aug, gen)
+                step = epoch * steps_per_epoch + b
+                for g in opt.param_groups:
+                    g["lr"] = args.lr * lr_factor(step, total_steps, warmup)
+                mean, spread, _ = model.forward_train(x)
+                loss = loss_fn(mean, spread, t, args.target_scale)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if ema:
+                    ema.update(model)
+                run_loss += loss.item()
+                bar.set_postfix(loss=f"{run_loss / (b + 1):.4f}", refresh=False)
+        except KeyboardInterrupt:
+            print("\ninterrupted: the last completed epoch is saved in", last_path)
+            return
+        val = validate(eval_model, va_img, va_pts, crop_scale, size, device)
+        row = {"epoch": epoch + 1, "loss": run_loss / steps_per_epoch, "val_nme": float(val.mean()),
+               "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
+        history.append(row)
+        improved = row["val_nme"] < best_nme
+        if improved:
+            best_nme = row["val_nme"]
+            save_checkpoint(best_path, eval_model, spec, {"epoch": epoch + 1, "val_nme": best_nme,
+                                                          "train_args": vars(args)})
+        save_checkpoint(last_path, model, spec, {
+            "optimizer": opt.state_dict(), "ema_state_dict": ema.model.state_dict() if ema else None,
+            "ema_updates": ema.updates if ema else 0,
+            "epoch": epoch + 1, "best_val_nme": best_nme, "history": history,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}})
+        write_logs(out, history)
+        print(f"epoch {epoch + 1:3d}/{args.epochs} loss {row['loss']:.4f} val NME {row['val_nme']:.3f} "
+              f"{'*' if improved else ' '} ({row['seconds']:.1f}s)")
+        if stop["flag"] or (args.max_minutes and (time.time() - t_start) / 60 > args.max_minutes):
+            print(f"stopping after epoch {epoch + 1}; re-run the same command to resume")
+            return
+    print(f"done: best val NME {best_nme:.3f} -> {best_path}")
+
+
+def write_logs(out: Path, history: list[dict]) -> None:
+    tmp = out / ".log.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, out / "log.csv")
+    tmp = out / ".log.json.tmp"
+    tmp.write_text(json.dumps(history, indent=1))
+    os.replace(tmp, out / "log.json")
+
+
+if __name__ == "__main__":
+    main()
