@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data import scan_folders, split_train_val
+from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
-from .data.canvas import load_canvases
+from .data.canvas import load_canvases, load_unlabeled
 from .losses import get_loss
 from .metrics import nme_per_face
 from .models.registry import REGISTRY, ModelSpec, load_checkpoint, save_checkpoint, width_tag
@@ -52,6 +52,13 @@ def parse_args(argv=None):
     ap.add_argument("--out", default=None, help="run folder (default runs/LOSS_WIDTH)")
     ap.add_argument("--init-from", default=None, help="start from these weights (new optimizer)")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (resume later)")
+    ap.add_argument("--unlabeled", default=None, help="unlabelled face folder: enables LaplaceKL+D adversarial training")
+    ap.add_argument("--num-unlabeled", type=int, default=10000, help="use at most this many unlabelled faces")
+    ap.add_argument("--unlabeled-extent", type=float, default=0.58,
+                    help="landmark extent / image side of the unlabelled faces (calibrate with "
+                         "python -m edge_lmk.unlabeled_scale)")
+    ap.add_argument("--adv-weight", type=float, default=1e-3, help="lambda of the adversarial term")
+    ap.add_argument("--d-lr", type=float, default=1e-4)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     return ap.parse_args(argv)
@@ -136,6 +143,18 @@ def main(argv=None):
     warmup = int(args.warmup_epochs * steps_per_epoch)
     start_epoch, best_nme, history = 0, float("inf"), []
     ema = EMA(model, args.ema) if args.ema > 0 else None
+    adv = None
+    if args.unlabeled:
+        from .adversarial import PatchDiscriminator
+
+        un_files = scan_unlabeled(args.unlabeled)
+        un_files = [un_files[i] for i in torch.randperm(len(un_files), generator=torch.Generator().manual_seed(0))[
+            :args.num_unlabeled].tolist()]
+        un_img, un_box = load_unlabeled(un_files, args.unlabeled_extent, cache, "unlabeled")
+        disc = PatchDiscriminator(spec.contract.num_landmarks).to(device)
+        adv = {"D": disc, "opt": torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999)),
+               "img": torch.from_numpy(un_img), "box": torch.from_numpy(un_box)}
+        print(f"adversarial: {len(un_files)} unlabelled faces from {args.unlabeled}, lambda {args.adv_weight}")
 
     if last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=False)
@@ -144,6 +163,9 @@ def main(argv=None):
         if ema and state.get("ema_state_dict"):
             ema.model.load_state_dict(state["ema_state_dict"])
             ema.updates = state.get("ema_updates", 0)
+        if adv and state.get("disc"):
+            adv["D"].load_state_dict(state["disc"])
+            adv["opt"].load_state_dict(state["disc_opt"])
         start_epoch, best_nme, history = state["epoch"], state["best_val_nme"], state["history"]
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
@@ -187,6 +209,9 @@ def main(argv=None):
                     g["lr"] = args.lr * lr_factor(step, total_steps, warmup)
                 mean, spread, _ = model.forward_train(x)
                 loss = loss_fn(mean, spread, t, args.target_scale)
+                if adv:
+                    loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, gen,
+                                                                     args.target_scale, device)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -209,6 +234,7 @@ def main(argv=None):
         save_checkpoint(last_path, model, spec, {
             "optimizer": opt.state_dict(), "ema_state_dict": ema.model.state_dict() if ema else None,
             "ema_updates": ema.updates if ema else 0,
+            "disc": adv["D"].state_dict() if adv else None, "disc_opt": adv["opt"].state_dict() if adv else None,
             "epoch": epoch + 1, "best_val_nme": best_nme, "history": history,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}})
         write_logs(out, history)
@@ -218,6 +244,24 @@ def main(argv=None):
             print(f"stopping after epoch {epoch + 1}; re-run the same command to resume")
             return
     print(f"done: best val NME {best_nme:.3f} -> {best_path}")
+
+
+def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device) -> torch.Tensor:
+    """One discriminator update, then the generator's adversarial loss on unlabelled crops (Algorithm 1)."""
+    from .adversarial import d_loss, g_adv_loss, render_laplace
+
+    D, optD = adv["D"], adv["opt"]
+    idx = torch.randint(len(adv["img"]), (len(x),), generator=gen)
+    xu, _ = crop_batch(adv["img"][idx].to(device), adv["box"][idx].to(device), size, crop_scale, aug, gen)
+    xu = xu.contiguous(memory_format=torch.channels_last)
+    _, _, pu = model.forward_train(xu)
+    real = render_laplace(t, size, b)
+    D.train()
+    loss_d = d_loss(D(x.detach(), real), D(xu.detach(), pu.detach()))
+    optD.zero_grad(set_to_none=True)
+    loss_d.backward()
+    optD.step()
+    return g_adv_loss(D(xu, pu))
 
 
 def write_logs(out: Path, history: list[dict]) -> None:

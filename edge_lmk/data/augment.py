@@ -74,7 +74,7 @@ def crop_batch(canvas: torch.Tensor, pts: torch.Tensor, out_size: int, crop_scal
     x = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     target = torch.linalg.solve(M, (pts - t[:, None, :]).transpose(1, 2)).transpose(1, 2)
-    if flip.any():
+    if flip.any() and target.shape[1] == len(FLIP_PERMUTATION):  # boxes (K=2) need no relabelling
         perm = torch.as_tensor(FLIP_PERMUTATION, device=dev)
         target = torch.where(flip[:, None, None], target[:, perm], target)
 

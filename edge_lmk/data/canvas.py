@@ -51,3 +51,35 @@ def load_canvases(records: list[FaceRecord], cache_dir: str | Path | None = None
         np.savez(tmp, images=images, landmarks=pts)
         tmp.replace(cache)
     return images, pts
+
+
+def load_unlabeled(files: list[Path], extent: float, cache_dir: str | Path | None = None, desc: str = "unlabeled"):
+    """Unlabelled faces as canvases plus a nominal face box.
+
+    Returns (N,S,S,3) uint8 and (N,2,2) float32 box corners in canvas pixels: a square of
+    side ``extent * S`` centred in the image, standing in for the landmark box that the
+    crop rule needs (scale augmentation then covers the spread of real face sizes).
+    """
+    from .images import read_image
+
+    key = hashlib.sha1("\n".join(map(str, files)).encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"unlabeled_{CANVAS_SIZE}_{key}.npz" if cache_dir else None
+    if cache and cache.exists():
+        images = np.load(cache)["images"]
+    else:
+        images = np.zeros((len(files), CANVAS_SIZE, CANVAS_SIZE, 3), np.uint8)
+        for i, f in enumerate(tqdm(files, desc=f"loading {desc}", unit="face", leave=False,
+                                   mininterval=1.0 if os.isatty(2) else 30.0)):
+            img = read_image(f)
+            side = float(max(img.shape[:2]))
+            crop, _ = crop_face(img, FaceSquare(img.shape[1] / 2, img.shape[0] / 2, side), CANVAS_SIZE)
+            images[i] = np.clip(crop + 0.5, 0, 255).astype(np.uint8)
+        if cache:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, images=images)
+            tmp.replace(cache)
+    half = extent * CANVAS_SIZE / 2
+    c = CANVAS_SIZE / 2
+    box = np.array([[c - half, c - half], [c + half, c + half]], np.float32)
+    return images, np.broadcast_to(box, (len(images), 2, 2)).copy()

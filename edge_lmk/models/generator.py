@@ -83,6 +83,11 @@ class LandmarkNet(nn.Module):
         super().__init__()
         self.generator = RecombinatorGenerator(width, num_landmarks, dropout)
         self.head = SoftArgmaxHead(beta, scale_kind)
+        # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
+        # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
+        # keeps the starting heatmaps as flat as with beta = 1.
+        with torch.no_grad():
+            self.generator.to_heatmaps.weight.div_(beta)
 
     def forward_train(self, x: torch.Tensor):
         return self.head(self.generator(x))

@@ -1,0 +1,63 @@
+"""Results table of the shipped models, built from their model cards.
+
+    python -m edge_lmk.results            # print the Markdown table
+    python -m edge_lmk.results --readme   # also replace the table between the markers in README.md
+
+Each card's test number was produced by ``python -m edge_lmk.ship`` running the evaluate
+command written in the card; re-run that command to regenerate a single number.
+"""
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+
+from .models.registry import list_models
+from .paths import REPO_DIR
+from .ship import PAPER
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+TARGETS = {"1/16": 6.0, "1/8": 4.2, "1/4": 3.6, "1/2": 3.4, "1": 3.3}
+
+
+def table() -> str:
+    rows = ["| model | width | loss | params | bytes | epochs | val NME | **300-W common NME** | AUC@8 | FR@8 | "
+            "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width)))
+    for s in specs:
+        c = s.card()
+        t = c.get("test_common", {})
+        paper = PAPER.get(s.loss, {}).get(str(s.width))
+        tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" else None
+        rows.append(
+            f"| `{s.name}` | {s.width} | {s.loss} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
+            f"{c.get('training', {}).get('epochs_trained', '?')} | {c.get('training', {}).get('val_nme', 0):.2f} | "
+            f"**{t.get('nme', float('nan')):.2f}** | {t.get('auc8', float('nan')):.3f} | "
+            f"{100 * t.get('fr8', float('nan')):.1f}% | {'<= %.1f' % tgt if tgt else '-'} | "
+            f"{paper[0] if paper else '-'} |")
+    note = ("\nMeasured on the 554 faces of the 300-W common test set with "
+            "`python -m edge_lmk.evaluate --model NAME --data ../shared/data/300w/test_common`; the table is "
+            "rebuilt from the model cards by `python -m edge_lmk.results --readme`. Our models were trained on the "
+            "1677 of the standard 3148 300-W training faces that are available here; the paper's numbers are on the "
+            "full set (common is about 0.82 x full), with all 3148 training faces.\n")
+    return "\n".join(rows) + "\n" + note
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m edge_lmk.results", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--readme", action="store_true")
+    args = ap.parse_args(argv)
+    t = table()
+    print(t)
+    if args.readme:
+        readme = REPO_DIR / "README.md"
+        text = readme.read_text()
+        if BEGIN not in text:
+            raise SystemExit(f"{readme}: no {BEGIN} marker")
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        readme.write_text(f"{head}{BEGIN}\n{t}{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

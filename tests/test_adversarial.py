@@ -1,0 +1,52 @@
+import numpy as np
+import torch
+
+from edge_lmk.adversarial import PatchDiscriminator, render_laplace
+from edge_lmk.data import load_face, scan_folder
+from edge_lmk.data.augment import AugmentConfig, crop_batch
+from edge_lmk.data.canvas import load_unlabeled, make_canvas
+from edge_lmk.heads import soft_argmax
+from edge_lmk.models import REGISTRY
+from edge_lmk.train import adversarial_step
+
+
+def test_rendered_laplace_heatmap():
+    t = torch.tensor([[[20.5, 60.5], [3.2, 77.9]]])
+    h = render_laplace(t, 80, b=1.0)
+    assert h.shape == (1, 2, 80, 80)
+    assert torch.allclose(h.sum((-1, -2)), torch.ones(1, 2), atol=1e-5)
+    mean, b = soft_argmax(h, "laplace")
+    assert torch.allclose(mean[0, 0], t[0, 0], atol=1e-3)  # interior point: exact
+    assert 0.8 < b[0, 0, 0].item() < 1.1  # discretised Laplace(b=1): 0.85 on a pixel centre, ~1 between
+
+
+def test_discriminator_shape():
+    D = PatchDiscriminator()
+    assert D(torch.rand(2, 3, 80, 80), torch.rand(2, 68, 80, 80) / 6400).shape == (2, 1, 9, 9)
+
+
+def test_adversarial_steps_change_the_generator(sample_train, sample_test):
+    torch.manual_seed(0)
+    recs = scan_folder(sample_train)[:4]
+    canv, pts = zip(*(make_canvas(*load_face(r)) for r in recs))
+    canv, pts = torch.from_numpy(np.stack(canv)), torch.from_numpy(np.stack(pts))
+    # "unlabelled" faces: real sample photos without their landmarks
+    un_img, un_box = load_unlabeled([r.image for r in scan_folder(sample_test)[:4]], 0.5)
+    model = REGISTRY["laplacekl_w1_16"].load().train()
+    before = [p.detach().clone() for p in model.parameters()]
+    D = PatchDiscriminator()
+    adv = {"D": D, "opt": torch.optim.Adam(D.parameters(), 1e-4), "img": torch.from_numpy(un_img),
+           "box": torch.from_numpy(un_box)}
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    g = torch.Generator().manual_seed(0)
+    d_before = [p.detach().clone() for p in D.parameters()]
+    for _ in range(2):
+        x, t = crop_batch(canv, pts, 80, 1.3, AugmentConfig(), g)
+        loss = adversarial_step(adv, model, x, t, 80, 1.3, AugmentConfig(), g, 1.0, "cpu")
+        assert torch.isfinite(loss) and loss.item() > 0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    moved = max((a - b).abs().max().item() for a, b in zip(model.parameters(), before))
+    assert moved > 1e-4
+    assert max((a - b).abs().max().item() for a, b in zip(D.parameters(), d_before)) > 1e-5
