@@ -29,7 +29,7 @@ class GaussianNoise(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """4-layer PatchGAN on (B, 3+K, 80, 80) -> (B, 1, 9, 9) real/fake logits.
+    """4-layer PatchGAN on (B, 3+K, 80, 80) -> (B, 1, 8, 8) real/fake patch logits.
 
     Noise before every conv; batch norm on all but the first and last layers; LeakyReLU 0.2.
     """

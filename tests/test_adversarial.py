@@ -22,7 +22,7 @@ def test_rendered_laplace_heatmap():
 
 def test_discriminator_shape():
     D = PatchDiscriminator()
-    assert D(torch.rand(2, 3, 80, 80), torch.rand(2, 68, 80, 80) / 6400).shape == (2, 1, 9, 9)
+    assert D(torch.rand(2, 3, 80, 80), torch.rand(2, 68, 80, 80) / 6400).shape == (2, 1, 8, 8)
 
 
 def test_adversarial_steps_change_the_generator(sample_train, sample_test):
