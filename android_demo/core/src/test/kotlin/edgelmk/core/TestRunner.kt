@@ -37,6 +37,8 @@ fun main(args: Array<String>) {
     benchReportTests(suite)
     blazeFaceTests(suite)
     frameTests(suite)
+    modelCatalogTests(suite)
+    pipelineTests(suite)
 
     var passed = 0
     var failed = 0
