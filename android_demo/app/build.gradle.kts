@@ -1,3 +1,5 @@
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.android.application)  // AGP 9: Kotlin support is built in
 }
@@ -41,6 +43,10 @@ android {
             pickFirsts += listOf("**/libc++_shared.so", "**/libfbjni.so")
         }
     }
+}
+
+kotlin {
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }  // same as compileOptions above
 }
 
 dependencies {

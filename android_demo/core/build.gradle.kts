@@ -1,11 +1,18 @@
 // Pure Kotlin/JVM: no Android APIs, so everything here is tested on any JDK
 // (core/run_tests.sh does the same without Gradle, and the repo's pytest runs that).
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.kotlin.jvm)
 }
 
+// Java 17 bytecode, built with whatever JDK runs Gradle (no toolchain download needed)
+java {
+    sourceCompatibility = JavaVersion.VERSION_17
+    targetCompatibility = JavaVersion.VERSION_17
+}
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {

@@ -2,6 +2,7 @@
 # Compile and run the pure Kotlin/JVM core tests without Gradle or the Android SDK.
 #
 #   android_demo/core/run_tests.sh [bench-report-out.json]
+#   android_demo/core/run_tests.sh --setup     # only install the compiler and compile (for `make setup`)
 #
 # 1. installs the pinned Kotlin compiler from npm into android_demo/.kotlinc once (cached;
 #    set KOTLINC_HOME to use a compiler you already have);
@@ -39,6 +40,8 @@ if [[ "$(cat "$BUILD/.stamp" 2>/dev/null)" != "$stamp" ]]; then
     "$CORE/src/main/kotlin" "$CORE/src/test/kotlin"
   echo "$stamp" > "$BUILD/.stamp"
 fi
+
+[[ "${1:-}" == "--setup" ]] && { echo "kotlin core compiled in $BUILD"; exit 0; }
 
 java -cp "$BUILD/classes:$LIB/kotlin-stdlib.jar:$CP_TEST" edgelmk.core.TestRunnerKt \
   "$CORE/src/test/resources/golden" ${1:+"$1"}
