@@ -13,6 +13,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.lock
+	bash android_demo/core/run_tests.sh --setup  # pinned kotlin-compiler from npm, compiled once
 	touch $@
 
 demo: setup
