@@ -29,7 +29,7 @@ from edge_lmk.evaluate import CropSet, prepare_crops
 from edge_lmk.models import REGISTRY, ModelSpec, list_models
 from edge_lmk.paths import SAMPLE_TEST
 
-from .artifact import remove_stale_temps, sha256, sidecar_path, size_bytes
+from .artifact import remove_stale_temps, sha256, sidecar_path, size_bytes, write_sidecar
 from .parity import Reference, check_artifact, reference, within
 from .report import text_table, write_manifest, write_report
 from .targets import FORMATS, Target, select
@@ -90,9 +90,10 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
             path = Path(exporter(source, spec, out, target.precision))
         if not path.exists() or path.suffix.lower() != target.suffix:
             raise RuntimeError(f"{target.module}.export returned {path}, expected an existing {target.suffix}")
+        if not sidecar_path(path).is_file():  # every artifact gets one, even from an exporter that forgot it
+            write_sidecar(path, spec, target.format, target.precision)
         entry.update(path=os.path.relpath(path, out), bytes=size_bytes(path), sha256=sha256(path),
-                     sidecar=os.path.relpath(sidecar_path(path), out) if sidecar_path(path).is_file() else None,
-                     export_s=round(time.perf_counter() - t0, 2))
+                     sidecar=os.path.relpath(sidecar_path(path), out), export_s=round(time.perf_counter() - t0, 2))
         t1 = time.perf_counter()
         with output_to(log):
             entry["parity"] = check_artifact(path, crops, ref)
@@ -106,6 +107,32 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
     return entry
 
 
+def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, records: list, run: dict,
+                  log: Path | None) -> list[dict]:
+    """Every spec x target, in order; the manifest is rewritten after each row so a killed run leaves a valid one."""
+    entries: list[dict] = []
+    crops_by_contract: dict[str, CropSet] = {}  # models sharing a contract share crops
+    bar = tqdm(total=len(specs) * len(targets), desc="export", unit="artifact", dynamic_ncols=True)
+    try:
+        for spec in specs:
+            model = spec.load()
+            key = spec.contract.to_json()
+            if key not in crops_by_contract:
+                crops_by_contract[key] = prepare_crops(records, spec.contract)
+            ref = reference(model, spec, crops_by_contract[key])
+            for target in targets:
+                bar.set_postfix_str(f"{spec.name} {target.key}")
+                entry = run_target(model, spec, target, out, crops_by_contract[key], ref, log)
+                entries.append(entry)
+                bar.update(1)
+                if entry["status"] != "ok":
+                    bar.write(f"{spec.name} {target.key}: {entry['status']}: {entry['error']}")
+                write_manifest(out / "manifest.json", entries, run)
+    finally:
+        bar.close()
+    return entries
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export.all", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,12 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--formats", nargs="+", default=None, choices=FORMATS, help="default: all")
     ap.add_argument("--precisions", nargs="+", default=None, help="default: all rows of the target table")
     ap.add_argument("--out", default="artifacts", help="output folder (default: artifacts/)")
-    ap.add_argument("--data", default=None, help=f"300-W layout folder for parity (default: the bundled sample "
-                                                 f"{SAMPLE_TEST.relative_to(SAMPLE_TEST.parents[2])})")
+    ap.add_argument("--data", default=None, help="300-W layout folder for parity (default: the bundled sample, "
+                                                 "edge_lmk/sample/test_common)")
     ap.add_argument("--verbose", action="store_true", help="show converter output instead of writing OUT/export.log")
     args = ap.parse_args(argv)
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     specs = resolve_models(args.models)
     try:
         targets = select(args.formats, args.precisions)
@@ -134,40 +161,23 @@ def main(argv: list[str] | None = None) -> int:
         log.write_text("")
     data = Path(args.data) if args.data else SAMPLE_TEST
     records = scan_folder(data)
-
     given = sys.argv[1:] if argv is None else argv
-    run = {"command": " ".join(["python -m export.all", *map(shlex.quote, given)]),
-           "data": str(data), "n_faces": len(records), "cpus": os.cpu_count(), "wall_s": None, "complete": False,
+    run = {"command": " ".join(["python -m export.all", *map(shlex.quote, given)]), "data": str(data),
+           "n_faces": len(records), "cpus": os.cpu_count(), "wall_s": None, "cpu_s": None, "complete": False,
            "tolerances": {t.key: asdict(t.tolerance) for t in targets}}
-    entries: list[dict] = []
-    crops_by_contract: dict[str, CropSet] = {}
-    bar = tqdm(total=len(specs) * len(targets), desc="export", unit="artifact", dynamic_ncols=True)
-    try:
-        for spec in specs:
-            model = spec.load()
-            key = spec.contract.to_json()
-            if key not in crops_by_contract:
-                crops_by_contract[key] = prepare_crops(records, spec.contract)
-            crops = crops_by_contract[key]
-            ref = reference(model, spec, crops)
-            for target in targets:
-                bar.set_postfix_str(f"{spec.name} {target.key}")
-                entry = run_target(model, spec, target, out, crops, ref, log)
-                entries.append(entry)
-                bar.update(1)
-                if entry["status"] != "ok":
-                    bar.write(f"{spec.name} {target.key}: {entry['status']}: {entry['error']}")
-                run["wall_s"] = round(time.perf_counter() - start, 1)
-                write_manifest(out / "manifest.json", entries, run)  # a killed run still leaves a valid manifest
-    finally:
-        bar.close()
-    run.update(wall_s=round(time.perf_counter() - start, 1), complete=True)
+
+    entries = export_models(specs, targets, out, records, run, log)
+
+    # CPU time next to wall time: on a shared machine wall time mostly measures the neighbours.
+    run.update(wall_s=round(time.perf_counter() - start, 1), cpu_s=round(time.process_time() - cpu_start, 1),
+               complete=True)
     write_manifest(out / "manifest.json", entries, run)
     write_report(out / "report.md", entries, run)
     print(text_table(entries))
     failed = [e for e in entries if e["status"] != "ok"]
-    print(f"\n{len(entries) - len(failed)}/{len(entries)} ok in {run['wall_s']:.1f} s; manifest {out / 'manifest.json'}, "
-          f"report {out / 'report.md'}" + (f", converter log {log}" if log else ""))
+    print(f"\n{len(entries) - len(failed)}/{len(entries)} ok in {run['wall_s']:.1f} s wall "
+          f"({run['cpu_s']:.1f} s CPU); manifest {out / 'manifest.json'}, report {out / 'report.md'}"
+          + (f", converter log {log}" if log else ""))
     return 1 if failed else 0
 
 

@@ -24,8 +24,12 @@ def tool_versions() -> dict[str, str | None]:
     return out
 
 
-def _fmt(v, spec: str) -> str:
-    return "" if v is None else format(v, spec)
+def _fmt(v, spec: str, digits: int | None = None) -> str:
+    if v is None:
+        return ""
+    if digits is not None:
+        v = round(v, digits) + 0.0  # + 0.0 turns -0.0 into 0.0, so "-0.00000" never shows
+    return format(v, spec)
 
 
 def row_cells(entry: dict) -> list[str]:
@@ -33,7 +37,7 @@ def row_cells(entry: dict) -> list[str]:
     status = entry["status"] if entry["status"] == "ok" else f"{entry['status']}: {entry.get('error', '')}"
     fmt = entry["format"] + (f" ({entry['variant']})" if entry.get("variant") else "")
     return [entry["model"], fmt, entry["precision"], _fmt(entry.get("bytes"), ","), _fmt(p.get("nme_artifact"), ".3f"),
-            _fmt(p.get("delta_nme"), "+.5f"), _fmt(p.get("max_px"), ".5f"), status]
+            _fmt(p.get("delta_nme"), "+.5f", 5), _fmt(p.get("max_px"), ".5f"), status]
 
 
 def text_table(entries: list[dict]) -> str:
@@ -43,7 +47,7 @@ def text_table(entries: list[dict]) -> str:
     for r in rows:
         lines.append("  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
                      + "  " + r[-1])
-    lines.insert(1, "-" * max(len(line) for line in lines[:1] + lines[1:]))
+    lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 
 
@@ -69,7 +73,7 @@ def write_report(path: Path, entries: list[dict], run: dict) -> None:
         "# Export report", "",
         f"`{run['command']}`", "",
         f"{ok} of {len(entries)} artifacts exported and within parity tolerance; wall time "
-        f"{run['wall_s']:.1f} s on {run['cpus']} CPU core(s).", "",
+        f"{run['wall_s']:.1f} s ({run['cpu_s']:.1f} s CPU time of this process) on {run['cpus']} CPU core(s).", "",
         f"Parity data: `{run['data']}` ({run['n_faces']} faces, cropped from ground-truth landmarks). "
         "nme = inter-ocular NME (%) of the artifact in its runtime; delta NME = artifact - fp32 PyTorch; "
         "max px = largest landmark distance to PyTorch in photo pixels.", "",

@@ -55,7 +55,8 @@ def check_sidecar_hash(path: Path, meta: dict | None) -> None:
                             f"(truncated, modified, or the sidecar belongs to another export)")
 
 
-def resolve_meta(path: Path, embedded: dict | None, input_shape: tuple[int, ...] | None) -> tuple[dict, PreprocessContract]:
+def resolve_meta(path: Path, embedded: dict | None,
+                 input_shape: tuple[int, ...] | None) -> tuple[dict, PreprocessContract]:
     """-> (metadata dict, contract). ``input_shape`` is the artifact's own input, checked against the contract."""
     meta = read_sidecar(path) or embedded
     if meta is None:
