@@ -16,7 +16,9 @@ import argparse
 import contextlib
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -56,6 +58,23 @@ def output_to(log: Path | None) -> Iterator[None]:
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, CI timeouts) unwinds like Ctrl-C, so partial files are removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def resolve_models(names: list[str] | None) -> list[ModelSpec]:
@@ -166,7 +185,14 @@ def main(argv: list[str] | None = None) -> int:
            "n_faces": len(records), "cpus": os.cpu_count(), "wall_s": None, "cpu_s": None, "complete": False,
            "tolerances": {t.key: asdict(t.tolerance) for t in targets}}
 
-    entries = export_models(specs, targets, out, records, run, log)
+    write_manifest(out / "manifest.json", [], run)  # from here on the manifest describes this run
+    try:
+        with sigterm_as_interrupt():
+            entries = export_models(specs, targets, out, records, run, log)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: no partial files left; rows finished so far are in {out / 'manifest.json'} "
+              f"(complete: false)", file=sys.stderr)
+        return 130
 
     # CPU time next to wall time: on a shared machine wall time mostly measures the neighbours.
     run.update(wall_s=round(time.perf_counter() - start, 1), cpu_s=round(time.process_time() - cpu_start, 1),
