@@ -53,7 +53,10 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
     with tempfile.TemporaryDirectory(prefix="edge_lmk_onnx2tf_") as work:
         # keep_ncw_or_nchw_or_ncdhw_input_names keeps the (1,3,S,S) input of the contract
         # instead of onnx2tf's default NHWC rewrite.
-        onnx2tf.convert(onnx_graph=proto, output_folder_path=work, keep_ncw_or_nchw_or_ncdhw_input_names=[INPUT_NAME],
+        source = Path(work) / f"{spec.name}.onnx"
+        source.write_bytes(proto.SerializeToString())
+        onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=work,
+                        keep_ncw_or_nchw_or_ncdhw_input_names=[INPUT_NAME],
                         copy_onnx_input_output_names_to_tflite=True, output_signaturedefs=True, non_verbose=True)
         want = "float16" if precision == "fp16" else "float32"
         found = sorted(glob.glob(f"{work}/*_{want}.tflite"))
