@@ -31,7 +31,7 @@ from edge_lmk.evaluate import CropSet, prepare_crops
 from edge_lmk.models import REGISTRY, ModelSpec, list_models
 from edge_lmk.paths import SAMPLE_TEST
 
-from .artifact import remove_stale_temps, sha256, sidecar_path, size_bytes, write_sidecar
+from .artifact import artifact_name, remove_stale_temps, sha256, sidecar_path, size_bytes, write_sidecar
 from .parity import Reference, check_artifact, reference, within
 from .report import text_table, write_manifest, write_report
 from .targets import FORMATS, Target, select
@@ -106,7 +106,9 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
             exporter = target.exporter()
             compress = target.compressor()
             source = compress(model, spec) if compress else model
-            path = Path(exporter(source, spec, out, target.precision))
+            # The full artifact path, not the folder: every exporter accepts it, and export.coreml requires it.
+            want = out / artifact_name(spec, target.precision, target.suffix, target.variant)
+            path = Path(exporter(source, spec, want, target.precision))
         if not path.exists() or path.suffix.lower() != target.suffix:
             raise RuntimeError(f"{target.module}.export returned {path}, expected an existing {target.suffix}")
         if not sidecar_path(path).is_file():  # every artifact gets one, even from an exporter that forgot it

@@ -3,7 +3,8 @@
 Every artifact is built under a hidden temporary name in its final directory and renamed
 into place with ``os.replace`` (atomic on one file system). Temporary names all match
 ``TEMP_GLOB`` so a run killed with SIGKILL (where no ``finally`` runs) is cleaned up by
-``remove_stale_temps`` at the start of the next one.
+``remove_stale_temps`` at the start of the next one; that also removes the hidden ``.*.tmp``
+names of ``atomic_write_bytes`` (sidecars, manifest) and of exporters with their own staging.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from edge_lmk.models import ModelSpec
 SIDECAR_FORMAT = "edge-lmk-artifact/1"
 TEMP_MARK = ".partial"
 TEMP_GLOB = f".*{TEMP_MARK}*"
+STALE_GLOBS = (TEMP_GLOB, ".*.tmp")
 
 
 def artifact_name(spec: ModelSpec, precision: str, suffix: str, variant: str = "") -> str:
@@ -98,7 +100,7 @@ def remove_stale_temps(directory: Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    stale = sorted(directory.glob(TEMP_GLOB))
+    stale = sorted({p for pattern in STALE_GLOBS for p in directory.glob(pattern)})
     for p in stale:
         _remove(p)
     return stale

@@ -21,7 +21,7 @@ from edge_lmk.evaluate import main as evaluate_main
 from edge_lmk.models import REGISTRY, list_models
 from edge_lmk.runtimes import ArtifactError, load_predictor
 from export import all as export_all
-from export.artifact import TEMP_GLOB, atomic_artifact, remove_stale_temps, sha256, sidecar_path
+from export.artifact import STALE_GLOBS, atomic_artifact, remove_stale_temps, sha256, sidecar_path
 from export.parity import check_artifact, reference
 from export.targets import FP32, TARGETS, Target, TargetUnavailable, all_targets, select
 
@@ -100,7 +100,7 @@ def test_manifest_schema_sidecars_and_sha256(exported):
 
 def test_no_temporary_files_left(exported):
     out, _, _ = exported
-    assert not list(out.glob(TEMP_GLOB))
+    assert not [p for pattern in STALE_GLOBS for p in out.glob(pattern)]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
@@ -125,7 +125,9 @@ def test_stale_temporaries_from_a_killed_run_are_removed(tmp_path):
             shutil.copytree(tmp, leftover)  # what a SIGKILL would leave behind
             raise RuntimeError("boom")
     assert not final.exists()
-    assert remove_stale_temps(tmp_path) == [leftover]
+    staged = tmp_path / ".m_fp32.k2j4x.tmp"  # another exporter's own staging folder
+    staged.mkdir()
+    assert remove_stale_temps(tmp_path) == sorted([leftover, staged])
     assert not any(tmp_path.iterdir())
 
 
