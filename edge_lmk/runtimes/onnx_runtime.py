@@ -1,0 +1,52 @@
+"""ONNX Runtime predictor for ``.onnx`` files (CPU execution provider)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .artifact_meta import EMBEDDED_KEY, check_sidecar_hash, parse_embedded, resolve_meta
+from .base import ArtifactError, Predictor
+
+
+class OnnxPredictor(Predictor):
+    runtime = "onnxruntime"
+    batch_size = 1  # exported with a static (1,3,S,S) input
+
+    def __init__(self, path, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ArtifactError(f"{self.path}: artifact not found")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # the CPU provider's info chatter is not actionable
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self._session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # InvalidProtobuf / Fail / InvalidGraph, all subclasses of RuntimeError
+            raise ArtifactError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ArtifactError(f"{self.path}: expected one input, found {[i.name for i in inputs]}")
+        self._input = inputs[0].name
+        names = [o.name for o in self._session.get_outputs()]
+        # Named outputs from export.onnx; otherwise trust the (landmarks, scale) order of LandmarkNet.forward.
+        self._outputs = ["landmarks", "scale"] if {"landmarks", "scale"} <= set(names) else names[:2]
+        props = self._session.get_modelmeta().custom_metadata_map
+        embedded = parse_embedded(self.path, props.get(EMBEDDED_KEY))
+        shape = inputs[0].shape
+        static = tuple(shape) if all(isinstance(d, int) for d in shape) else None
+        if static is None:
+            self.batch_size = None  # a symbolic batch dimension takes any batch at once
+            static = (1, *[d if isinstance(d, int) else -1 for d in shape[1:]])
+        self.meta, self.contract = resolve_meta(self.path, embedded, static)
+        check_sidecar_hash(self.path, self.meta)
+
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            lm, sc = self._session.run(self._outputs, {self._input: x})
+        except Exception as e:
+            raise ArtifactError(f"{self.path}: ONNX Runtime execution failed ({type(e).__name__}: {e})") from None
+        return lm, sc

@@ -1,0 +1,213 @@
+"""Export every shipped model to every target, check parity on real faces, write a manifest.
+
+    python -m export.all [--models NAME ...] [--formats executorch coreml tflite onnx]
+                         [--precisions fp32 fp16] [--out artifacts] [--data DIR]
+
+Offline by default: the shipped weights (``python -m edge_lmk.models``) and the bundled
+64-face sample. ``--data`` takes any 300-W layout folder. Writes ``OUT/<model>_<precision>.<ext>``
+with a ``.json`` sidecar each, ``OUT/manifest.json`` (one entry per artifact, failures
+included), ``OUT/report.md`` and ``OUT/export.log`` (converter output). A failed target is
+reported and the run goes on; the exit status is 1 when any target failed or missed its
+parity tolerance.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from edge_lmk.data import scan_folder
+from edge_lmk.evaluate import CropSet, prepare_crops
+from edge_lmk.models import REGISTRY, ModelSpec, list_models
+from edge_lmk.paths import SAMPLE_TEST
+
+from .artifact import artifact_name, remove_stale_temps, sha256, sidecar_path, size_bytes, write_sidecar
+from .parity import Reference, check_artifact, reference, within
+from .report import text_table, write_manifest, write_report
+from .targets import FORMATS, Target, select
+
+
+@contextlib.contextmanager
+def output_to(log: Path | None) -> Iterator[None]:
+    """Send fd 1 and 2 (Python and the converters' C++ code alike) to ``log``; no-op when None."""
+    if log is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, CI timeouts) unwinds like Ctrl-C, so partial files are removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def resolve_models(names: list[str] | None) -> list[ModelSpec]:
+    shipped = list_models()
+    if not names:
+        return shipped
+    bad = [n for n in names if n not in REGISTRY or not REGISTRY[n].shipped]
+    if bad:
+        raise SystemExit(f"not shipped models: {', '.join(bad)}; shipped: {', '.join(s.name for s in shipped)}")
+    return [REGISTRY[n] for n in names]
+
+
+def base_entry(spec: ModelSpec, target: Target) -> dict:
+    return {"model": spec.name, "width": str(spec.width), "loss": spec.loss, "format": target.format,
+            "precision": target.precision, "variant": target.variant or None, "path": None, "bytes": None,
+            "sha256": None, "sidecar": None, "parity": None, "tolerance": asdict(target.tolerance),
+            "status": "failed", "error": None, "export_s": None, "parity_s": None}
+
+
+def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet, ref: Reference,
+               log: Path | None) -> dict:
+    """Export one row and check it; never raises for an export or runtime failure."""
+    entry = base_entry(spec, target)
+    t0 = time.perf_counter()
+    try:
+        with output_to(log):
+            if log is not None:
+                print(f"\n=== {spec.name} {target.key} ===", flush=True)
+            exporter = target.exporter()
+            compress = target.compressor()
+            source = compress(model, spec) if compress else model
+            # The full artifact path, not the folder: every exporter accepts it, and export.coreml requires it.
+            want = out / artifact_name(spec, target.precision, target.suffix, target.variant)
+            path = Path(exporter(source, spec, want, target.precision))
+        if not path.exists() or path.suffix.lower() != target.suffix:
+            raise RuntimeError(f"{target.module}.export returned {path}, expected an existing {target.suffix}")
+        if not sidecar_path(path).is_file():  # every artifact gets one, even from an exporter that forgot it
+            write_sidecar(path, spec, target.format, target.precision)
+        entry.update(path=os.path.relpath(path, out), bytes=size_bytes(path), sha256=sha256(path),
+                     sidecar=os.path.relpath(sidecar_path(path), out), export_s=round(time.perf_counter() - t0, 2))
+        t1 = time.perf_counter()
+        with output_to(log):
+            entry["parity"] = check_artifact(path, crops, ref)
+        entry["parity_s"] = round(time.perf_counter() - t1, 2)
+        problems = within(entry["parity"], target.tolerance)
+        entry["status"], entry["error"] = ("parity_failed", "; ".join(problems)) if problems else ("ok", None)
+    except Exception as e:  # one row's failure is recorded and the others still run
+        entry["error"] = f"{type(e).__name__}: {e}".strip()
+        if entry["export_s"] is None:
+            entry["export_s"] = round(time.perf_counter() - t0, 2)
+    return entry
+
+
+def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, records: list, run: dict,
+                  log: Path | None) -> list[dict]:
+    """Every spec x target, in order; the manifest is rewritten after each row so a killed run leaves a valid one."""
+    entries: list[dict] = []
+    crops_by_contract: dict[str, CropSet] = {}  # models sharing a contract share crops
+    bar = tqdm(total=len(specs) * len(targets), desc="export", unit="artifact", dynamic_ncols=True)
+    try:
+        for spec in specs:
+            model = spec.load()
+            key = spec.contract.to_json()
+            if key not in crops_by_contract:
+                crops_by_contract[key] = prepare_crops(records, spec.contract)
+            ref = reference(model, spec, crops_by_contract[key])
+            for target in targets:
+                bar.set_postfix_str(f"{spec.name} {target.key}")
+                entry = run_target(model, spec, target, out, crops_by_contract[key], ref, log)
+                entries.append(entry)
+                bar.update(1)
+                if entry["status"] != "ok":
+                    bar.write(f"{spec.name} {target.key}: {entry['status']}: {entry['error']}")
+                write_manifest(out / "manifest.json", entries, run)
+    finally:
+        bar.close()
+    return entries
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m export.all", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=None, help="registry names (default: every shipped model)")
+    ap.add_argument("--formats", nargs="+", default=None, choices=FORMATS, help="default: all")
+    ap.add_argument("--precisions", nargs="+", default=None, help="default: all rows of the target table")
+    ap.add_argument("--out", default="artifacts", help="output folder (default: artifacts/)")
+    ap.add_argument("--data", default=None, help="300-W layout folder for parity (default: the bundled sample, "
+                                                 "edge_lmk/sample/test_common)")
+    ap.add_argument("--verbose", action="store_true", help="show converter output instead of writing OUT/export.log")
+    args = ap.parse_args(argv)
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    specs = resolve_models(args.models)
+    try:
+        targets = select(args.formats, args.precisions)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temps(out)
+    if stale:
+        print(f"removed {len(stale)} temporary file(s) left by an interrupted run")
+    log = None if args.verbose else out / "export.log"
+    if log is not None:
+        log.write_text("")
+    data = Path(args.data) if args.data else SAMPLE_TEST
+    records = scan_folder(data)
+    given = sys.argv[1:] if argv is None else argv
+    run = {"command": " ".join(["python -m export.all", *map(shlex.quote, given)]), "data": str(data),
+           "n_faces": len(records), "cpus": os.cpu_count(), "wall_s": None, "cpu_s": None, "complete": False,
+           "tolerances": {t.key: asdict(t.tolerance) for t in targets}}
+
+    write_manifest(out / "manifest.json", [], run)  # from here on the manifest describes this run
+    try:
+        with sigterm_as_interrupt():
+            entries = export_models(specs, targets, out, records, run, log)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: no partial files left; rows finished so far are in {out / 'manifest.json'} "
+              f"(complete: false)", file=sys.stderr)
+        return 130
+
+    # CPU time next to wall time: on a shared machine wall time mostly measures the neighbours.
+    run.update(wall_s=round(time.perf_counter() - start, 1), cpu_s=round(time.process_time() - cpu_start, 1),
+               complete=True)
+    write_manifest(out / "manifest.json", entries, run)
+    write_report(out / "report.md", entries, run)
+    print(text_table(entries))
+    failed = [e for e in entries if e["status"] != "ok"]
+    print(f"\n{len(entries) - len(failed)}/{len(entries)} ok in {run['wall_s']:.1f} s wall "
+          f"({run['cpu_s']:.1f} s CPU); manifest {out / 'manifest.json'}, report {out / 'report.md'}"
+          + (f", converter log {log}" if log else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
