@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="300-W layout folder for parity (default: the bundled sample, "
                                                  "edge_lmk/sample/test_common)")
     ap.add_argument("--verbose", action="store_true", help="show converter output instead of writing OUT/export.log")
+    ap.add_argument("--android", default=None, metavar="ASSETS_DIR",
+                    help="also place the .pte/.tflite artifacts and their contracts into this Android assets folder "
+                         "(e.g. android_demo/app/src/main/assets); see android_demo/README.md")
     args = ap.parse_args(argv)
 
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -203,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     write_report(out / "report.md", entries, run)
     print(text_table(entries))
     failed = [e for e in entries if e["status"] != "ok"]
+    if args.android:
+        from .android import place_for_android
+
+        place_for_android(out / "manifest.json", args.android, [s.name for s in specs])
+        print(f"Android assets: {args.android}")
     print(f"\n{len(entries) - len(failed)}/{len(entries)} ok in {run['wall_s']:.1f} s wall "
           f"({run['cpu_s']:.1f} s CPU); manifest {out / 'manifest.json'}, report {out / 'report.md'}"
           + (f", converter log {log}" if log else ""))
