@@ -134,8 +134,9 @@ def smoke_run(package: Path, model: torch.nn.Module, spec: ModelSpec, precision:
     crops = prepare_crops(scan_folder(SAMPLE_CALIB)[:1], spec.contract, desc="smoke crop")
     predictor = CoreMLPredictor(package)
     lm, sc = predictor.predict(crops.inputs)
+    reference = copy.deepcopy(model).eval()  # leave the caller's model (and its train/eval mode) alone
     with torch.no_grad():
-        ref_lm, ref_sc = (t.numpy() for t in model.eval()(torch.from_numpy(crops.inputs)))
+        ref_lm, ref_sc = (t.numpy() for t in reference(torch.from_numpy(crops.inputs)))
     k = spec.contract.num_landmarks
     if lm.shape != (1, k, 2) or sc.shape != (1, k):
         raise ExportError(f"{package}: smoke run gave shapes {lm.shape}, {sc.shape}")
@@ -183,9 +184,16 @@ def _replace_dir(src: Path, dst: Path, scratch: Path) -> None:
     old package or the new one, never a mix; POSIX has no atomic swap of non-empty
     directories, so ``dst`` is briefly absent between the two renames.
     """
+    previous = None
     if dst.exists() or dst.is_symlink():
-        os.rename(dst, scratch / "previous")
-    os.rename(src, dst)
+        previous = scratch / "previous"
+        os.rename(dst, previous)
+    try:
+        os.rename(src, dst)
+    except BaseException:
+        if previous is not None:
+            os.rename(previous, dst)  # put the old artifact back rather than lose it with the scratch dir
+        raise
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

@@ -60,11 +60,13 @@ class CoreMLPredictor(Predictor):
 
     ``mode``: ``auto`` (Core ML on macOS, MIL emulation elsewhere), ``coreml`` or ``emulate``.
     ``threads``: intra-op threads for the emulator (1 is fastest for these small ops).
+    ``compute_units``: Core ML compute units on macOS (``ALL``, ``CPU_ONLY``, ``CPU_AND_GPU``,
+    ``CPU_AND_NE``); ignored by the emulator.
     """
 
     batch_size = 1  # the converted program has a fixed (1,3,80,80) input
 
-    def __init__(self, path: str | Path, mode: str = "auto", threads: int | None = 1):
+    def __init__(self, path: str | Path, mode: str = "auto", threads: int | None = 1, compute_units: str = "ALL"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.path = Path(path)
@@ -83,7 +85,7 @@ class CoreMLPredictor(Predictor):
             import coremltools as ct
 
             try:
-                self._mlmodel = ct.models.MLModel(str(self.path))
+                self._mlmodel = ct.models.MLModel(str(self.path), compute_units=ct.ComputeUnit[compute_units])
             except Exception as e:
                 raise ArtifactError(f"{self.path}: Core ML could not load the package ({type(e).__name__}: {e})") \
                     from None
