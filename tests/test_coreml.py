@@ -343,9 +343,31 @@ def test_emulated_fp16_conv_softmax_stay_close_to_fp32():
         sm = mb.softmax(x=mb.reshape(x=c, shape=[1, 4, 100]), axis=-1)
         return c, sm
 
-    c, sm = _run(_program(fn, ((1, 3, 10, 10), types.fp32)), x=x)
-    assert c.dtype == np.float16 and sm.dtype == np.float16
+    prog = _program(fn, ((1, 3, 10, 10), types.fp32))
     ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1)
-    np.testing.assert_allclose(c.astype(np.float32), ref.numpy(), rtol=5e-3, atol=5e-3)
     ref_sm = torch.softmax(ref.reshape(1, 4, 100), -1).numpy()
-    np.testing.assert_allclose(sm.astype(np.float32), ref_sm, rtol=2e-2, atol=2e-4)
+    for acc in ("fp32", "fp16-pairwise", "fp16-sequential"):
+        out = MILInterpreter(prog, accumulation=acc).run({"x": x})
+        c, sm = (out[v.name] for v in prog.functions["main"].outputs)
+        assert c.dtype == np.float16 and sm.dtype == np.float16
+        np.testing.assert_allclose(c.astype(np.float32), ref.numpy(), rtol=1e-2, atol=1e-2, err_msg=acc)
+        np.testing.assert_allclose(sm.astype(np.float32), ref_sm, rtol=3e-2, atol=3e-4, err_msg=acc)
+
+
+def test_emulator_fp16_accumulation_modes():
+    """3000 ones summed in fp16: exact with an fp32 or pairwise accumulator, stuck at 2048 sequentially."""
+    def fn(x):
+        h = mb.cast(x=x, dtype="fp16")
+        return mb.reduce_sum(x=h, axes=[-1], keep_dims=False), mb.softmax(x=h, axis=-1)
+
+    prog = _program(fn, ((1, 3000), types.fp32))
+    ones = np.ones((1, 3000), np.float32)
+    sums = {acc: MILInterpreter(prog, accumulation=acc).run({"x": ones}) for acc in
+            ("fp32", "fp16-pairwise", "fp16-sequential")}
+    out = {acc: [r[v.name] for v in prog.functions["main"].outputs] for acc, r in sums.items()}
+    assert out["fp32"][0][0] == 3000 and out["fp16-pairwise"][0][0] == 3000
+    assert out["fp16-sequential"][0][0] == 2048  # 2048 + 1 rounds back to 2048 (ties to even)
+    np.testing.assert_allclose(out["fp32"][1].astype(np.float32), 1 / 3000, rtol=1e-3)
+    assert out["fp16-sequential"][1].astype(np.float32)[0, 0] == np.float16(1 / 2048)
+    with pytest.raises(ValueError, match="accumulation"):
+        MILInterpreter(prog, accumulation="bf16")

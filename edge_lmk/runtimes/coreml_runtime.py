@@ -62,11 +62,14 @@ class CoreMLPredictor(Predictor):
     ``threads``: intra-op threads for the emulator (1 is fastest for these small ops).
     ``compute_units``: Core ML compute units on macOS (``ALL``, ``CPU_ONLY``, ``CPU_AND_GPU``,
     ``CPU_AND_NE``); ignored by the emulator.
+    ``accumulation``: the emulator's model of fp16 accumulation (``mil_interpreter.ACCUMULATIONS``);
+    ``fp32`` by default, the fp16 modes are sensitivity checks.
     """
 
     batch_size = 1  # the converted program has a fixed (1,3,80,80) input
 
-    def __init__(self, path: str | Path, mode: str = "auto", threads: int | None = 1, compute_units: str = "ALL"):
+    def __init__(self, path: str | Path, mode: str = "auto", threads: int | None = 1, compute_units: str = "ALL",
+                 accumulation: str = "fp32"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.path = Path(path)
@@ -91,8 +94,8 @@ class CoreMLPredictor(Predictor):
                     from None
             self.runtime = "coreml"
         else:
-            self._interpreter = MILInterpreter(pkg.program, threads=threads)
-            self.runtime = "coreml-mil-emulated"
+            self._interpreter = MILInterpreter(pkg.program, threads=threads, accumulation=accumulation)
+            self.runtime = "coreml-mil-emulated" + ("" if accumulation == "fp32" else f"[{accumulation}]")
 
     @property
     def card(self) -> dict:

@@ -10,9 +10,12 @@ is rounded to the dtype the program *declares* for that op's output (round to ne
 overflow to inf), so a tensor the program types as fp16 only ever holds fp16 values, and a
 ``cast`` rounds where the program casts. Inside one op the arithmetic runs in fp32: for
 elementwise ops this gives exactly the IEEE fp16 result (fp32 has more than 2*11+2 bits, so
-rounding twice is harmless); for ops that accumulate (conv, matmul, reductions, softmax)
-it models an fp32 accumulator, which is an assumption about Apple's kernels, not a fact.
-See ``export/README_coreml.md`` for what this does and does not prove.
+rounding twice is harmless). Ops that accumulate (conv, linear, matmul, reduce_sum,
+reduce_mean, softmax) need a model of the accumulator, which Apple does not document:
+``accumulation="fp32"`` (default) sums in fp32 and rounds once; ``"fp16-pairwise"`` rounds
+every partial sum of a pairwise tree to fp16 (GPU-style reductions); ``"fp16-sequential"``
+rounds after every single addition (the worst case). The fp16 modes only touch ops whose
+declared output is fp16. See ``export/README_coreml.md`` for what this does and does not prove.
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ import numpy as np
 import torch
 
 from .base import ArtifactError
+
+
+ACCUMULATIONS = ("fp32", "fp16-pairwise", "fp16-sequential")
 
 
 class UnsupportedMILOp(NotImplementedError):
@@ -116,10 +122,12 @@ _REQUIRED = object()
 class OpArgs:
     """What one op handler sees: its inputs (tensors in compute dtype) and const parameters."""
 
-    __slots__ = ("op", "inputs", "_env", "_params")
+    __slots__ = ("op", "inputs", "accumulation", "_env", "_params")
 
-    def __init__(self, op, env: dict[str, Any], params: dict[str, Any], inputs: dict | None = None):
+    def __init__(self, op, env: dict[str, Any], params: dict[str, Any], inputs: dict | None = None,
+                 accumulation: str = "fp32"):
         self.op = op
+        self.accumulation = accumulation
         self.inputs = dict(op.inputs) if inputs is None else inputs  # op.inputs rebuilds a dict per call
         self._env = env
         self._params = params  # const values already turned into Python, shared across runs
@@ -151,6 +159,12 @@ class OpArgs:
     def out_shape(self, i: int = 0) -> tuple[int, ...]:
         return tuple(int(d) for d in self.op.outputs[i].shape)
 
+    def fp16_accumulation(self) -> str | None:
+        """``pairwise`` / ``sequential`` when this op should accumulate in fp16, else None."""
+        if self.accumulation == "fp32" or self.out_dtype() != torch.float16:
+            return None
+        return self.accumulation.split("-", 1)[1]
+
 
 def _const_value(var) -> Any:
     """A const op's value: str stays str, everything else becomes a tensor at its declared dtype."""
@@ -172,9 +186,12 @@ class MILInterpreter:
     the interpreter is built, before anything runs.
     """
 
-    def __init__(self, program, function: str = "main", threads: int | None = 1):
+    def __init__(self, program, function: str = "main", threads: int | None = 1, accumulation: str = "fp32"):
         from .mil_ops import OPS
 
+        if accumulation not in ACCUMULATIONS:
+            raise ValueError(f"accumulation must be one of {ACCUMULATIONS}, got {accumulation!r}")
+        self.accumulation = accumulation
         if function not in program.functions:
             raise MILEmulationError(f"program has no function {function!r} (has {sorted(program.functions)})")
         self.function = program.functions[function]
@@ -202,8 +219,8 @@ class MILInterpreter:
         self.output_names = [v.name for v in self.function.outputs]
 
     @classmethod
-    def from_package(cls, path: str | Path) -> "MILInterpreter":
-        return cls(load_package(path).program)
+    def from_package(cls, path: str | Path, **kwargs) -> "MILInterpreter":
+        return cls(load_package(path).program, **kwargs)
 
     def op_types(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -268,7 +285,7 @@ class MILInterpreter:
             env[name] = self._feed(name, feeds[name])
         for op, inputs, handler, declared, free in self._plan:
             try:
-                result = handler(OpArgs(op, env, self._params, inputs))
+                result = handler(OpArgs(op, env, self._params, inputs, self.accumulation))
             except (UnsupportedMILOp, MILEmulationError):
                 raise
             except Exception as e:

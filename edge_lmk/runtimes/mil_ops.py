@@ -33,6 +33,30 @@ def _axis(a: int, rank: int) -> int:
     return a + rank if a < 0 else a
 
 
+def _round16(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float16).to(torch.float32)
+
+
+def sum_fp16(x: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
+    """Sum over ``dim`` rounding partial sums to fp16: a ``pairwise`` tree or ``sequential``ly.
+
+    Terms are expected in fp32 (products of fp16 values are exact there).
+    """
+    x = x.movedim(dim, -1)
+    if mode == "pairwise":
+        while x.shape[-1] > 1:
+            if x.shape[-1] % 2:
+                x = torch.cat([x, torch.zeros_like(x[..., :1])], -1)
+            x = _round16(x[..., 0::2] + x[..., 1::2])
+        return _round16(x[..., 0])
+    if mode == "sequential":
+        acc = torch.zeros_like(x[..., 0])
+        for i in range(x.shape[-1]):
+            acc = _round16(acc + x[..., i])
+        return acc
+    raise MILEmulationError(f"unknown fp16 accumulation mode {mode!r}")
+
+
 # ------------------------------------------------------------------------------------------
 # casts and identity
 # ------------------------------------------------------------------------------------------
@@ -203,15 +227,41 @@ def _conv(a: OpArgs):
     if any(p for pair in pads for p in pair):
         x = F.pad(x, _torch_pad(pads))
     bias = a.tensor("bias") if a.has("bias") else None
+    mode = a.fp16_accumulation()
+    if mode:
+        return _conv2d_fp16_accumulate(a, x, w, bias, strides, dilations, groups, mode)
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}.get(n)
     if conv is None:
         raise MILEmulationError(f"conv {a.op.name!r}: {n} spatial dims not supported")
     return conv(x, w, bias, stride=strides, dilation=dilations, groups=groups)
 
 
+def _conv2d_fp16_accumulate(a: OpArgs, x, w, bias, strides, dilations, groups, mode):
+    """conv2d as explicit products (exact in fp32) summed with fp16 partial sums, then + bias."""
+    if x.dim() != 4 or groups != 1:
+        raise UnsupportedMILOp(f"conv {a.op.name!r}: fp16 accumulation is emulated for 2-D, groups=1 convs only")
+    n, _, h, wd = x.shape
+    cout, cin, kh, kw = w.shape
+    cols = F.unfold(x, (kh, kw), dilation=dilations, stride=strides)  # (N, K=cin*kh*kw, L)
+    wk = w.reshape(cout, cin * kh * kw, 1)
+    # Products for a few output channels at a time keep memory near 2**24 floats per step.
+    step = max(1, (1 << 24) // max(1, n * cols.shape[1] * cols.shape[2]))
+    out = torch.cat([sum_fp16(wk[c:c + step][None] * cols[:, None], 2, mode) for c in range(0, cout, step)], 1)
+    if bias is not None:
+        out = _round16(out + bias.reshape(1, -1, 1))
+    oh, ow = a.out_shape()[2:]
+    return out.reshape(n, cout, oh, ow)
+
+
 @op("linear")
 def _linear(a: OpArgs):
-    return F.linear(a.tensor("x"), a.tensor("weight"), a.tensor("bias") if a.has("bias") else None)
+    x, w = a.tensor("x"), a.tensor("weight")
+    bias = a.tensor("bias") if a.has("bias") else None
+    mode = a.fp16_accumulation()
+    if not mode:
+        return F.linear(x, w, bias)
+    out = sum_fp16(x[..., None, :] * w, -1, mode)
+    return out if bias is None else _round16(out + bias)
 
 
 @op("matmul")
@@ -221,7 +271,10 @@ def _matmul(a: OpArgs):
         x = x.transpose(-1, -2)
     if a.value("transpose_y", False) and y.dim() > 1:
         y = y.transpose(-1, -2)
-    return torch.matmul(x, y)
+    mode = a.fp16_accumulation()
+    if not mode or x.dim() < 2 or y.dim() < 2:
+        return torch.matmul(x, y)
+    return sum_fp16(x[..., :, :, None] * y[..., None, :, :], -2, mode)
 
 
 @op("batch_norm")
@@ -343,7 +396,13 @@ def _resize_nearest(a: OpArgs):
 
 @op("softmax")
 def _softmax(a: OpArgs):
-    return torch.softmax(a.tensor("x"), dim=a.value("axis", -1))
+    x, axis = a.tensor("x"), a.value("axis", -1)
+    mode = a.fp16_accumulation()
+    if not mode:
+        return torch.softmax(x, dim=axis)
+    # exp of (x - max) stored in fp16, its sum accumulated in fp16, one rounding per division.
+    e = _round16(torch.exp(x - x.amax(axis, keepdim=True)))
+    return e / sum_fp16(e, _axis(axis, x.dim()), mode).unsqueeze(axis)
 
 
 def _reduce_dims(a: OpArgs, x: torch.Tensor) -> tuple[int, ...]:
@@ -364,6 +423,14 @@ def _reduction(fn):
         keep = bool(a.value("keep_dims", False))
         if not dims:
             return x
+        mode = a.fp16_accumulation()
+        if mode and a.op.op_type in ("reduce_sum", "reduce_mean"):
+            count = 1
+            for d in sorted(dims, reverse=True):
+                count *= x.shape[d]
+                x = sum_fp16(x, d, mode)
+                x = x.unsqueeze(d) if keep else x
+            return x / count if a.op.op_type == "reduce_mean" else x
         return fn(x, dims, keep)
 
     return run
