@@ -16,12 +16,12 @@ Stages, each its own function:
 4. save to a temp directory beside ``out``; 5. ``smoke_run`` that temp package in
    ``CoreMLPredictor`` (Core ML on macOS, the MIL emulator elsewhere) on a real face;
 6. rename into place, then write the sidecar ``<out>.json`` (``x.mlpackage.json``).
-A failure at any stage leaves nothing at ``out`` and no temp directory behind.
+A failure at any stage leaves ``out`` as it was (absent, or the previous artifact) and no
+temp directory behind.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -33,7 +33,8 @@ import torch
 
 from edge_lmk import __version__ as EDGE_LMK_VERSION
 from edge_lmk.models import ModelSpec, count_params, fold_batchnorm
-from edge_lmk.runtimes.coreml_runtime import INPUT_NAME, META_CARD, META_CONTRACT, OUTPUT_NAMES, CoreMLPredictor
+from edge_lmk.runtimes.coreml_runtime import (INPUT_NAME, META_CARD, META_CONTRACT, OUTPUT_NAMES, CoreMLPredictor,
+                                              package_sha256, sidecar_path)
 
 PRECISIONS = ("fp32", "fp16")
 SIDECAR_FORMAT = "edge-lmk-coreml/1"
@@ -154,27 +155,8 @@ def smoke_run(package: Path, model: torch.nn.Module, spec: ModelSpec, precision:
 # files
 # ------------------------------------------------------------------------------------------
 
-def sidecar_path(out: Path) -> Path:
-    return out.with_name(out.name + ".json")
-
-
-def package_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file())
-
-
 def package_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in package_files(path))
-
-
-def package_sha256(path: Path) -> str:
-    """Hash of the package tree: relative paths and contents, in sorted order."""
-    h = hashlib.sha256()
-    for p in package_files(path):
-        h.update(p.relative_to(path).as_posix().encode() + b"\0")
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _replace_dir(src: Path, dst: Path, scratch: Path) -> None:
@@ -238,12 +220,13 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
                 "bytes": package_bytes(staged), "sha256": package_sha256(staged),
                 "capture": "torch.export", "minimum_deployment_target": "iOS16",
                 "tools": _tool_versions(), "smoke_run": smoke}
+        # Drop a stale sidecar first: its sha256 would reject the new package until rewritten.
+        sidecar_path(out).unlink(missing_ok=True)
         _replace_dir(staged, out, scratch)
         _write_json_atomic(sidecar_path(out), info)
-    except ExportError:
-        raise
     except Exception as e:
-        raise ExportError(f"{out}: Core ML export failed at stage '{stage}': {type(e).__name__}: {e}") from e
+        what = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
+        raise ExportError(f"{out}: Core ML export failed at stage '{stage}': {what}") from e
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return out

@@ -194,6 +194,20 @@ def test_truncated_package_raises_artifact_error(part, exported, tmp_path):
         load_predictor(str(bad))
 
 
+def test_changed_weights_fail_the_sidecar_hash(exported, tmp_path):
+    src = exported(list_models()[0], "fp32")
+    bad = tmp_path / src.name
+    shutil.copytree(src, bad)
+    shutil.copy(sidecar_path(src), sidecar_path(bad))
+    assert CoreMLPredictor(bad).verified
+    blob = bad / "Data/com.apple.CoreML/weights/weight.bin"
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x40  # one flipped bit in a weight: still loads, wrong numbers
+    blob.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="sha256"):
+        CoreMLPredictor(bad)
+
+
 def test_missing_package_and_missing_contract(exported, tmp_path):
     with pytest.raises(ArtifactError, match="nothing.mlpackage"):
         load_predictor(str(tmp_path / "nothing.mlpackage"))

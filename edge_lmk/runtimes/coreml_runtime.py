@@ -8,6 +8,7 @@ way the package is first read back from disk, so a damaged artifact fails here w
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -51,6 +52,40 @@ def check_interface(pkg: LoadedPackage, contract: PreprocessContract) -> None:
         raise ArtifactError(f"{pkg.path}: expected outputs {OUTPUT_NAMES}, found {sorted(outputs)}")
 
 
+def sidecar_path(package: Path) -> Path:
+    """``x.mlpackage`` -> ``x.mlpackage.json``, written by export/coreml.py."""
+    return package.with_name(package.name + ".json")
+
+
+def package_sha256(package: Path) -> str:
+    """Hash of the package tree: relative paths and file contents, in sorted order."""
+    h = hashlib.sha256()
+    for p in sorted(p for p in package.rglob("*") if p.is_file()):
+        h.update(p.relative_to(package).as_posix().encode() + b"\0")
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sidecar(package: Path) -> bool:
+    """If the export sidecar is beside the package, its sha256 must match; False when there is none.
+
+    Loading catches truncation; this also catches bytes changed in place (a flipped weight).
+    """
+    side = sidecar_path(package)
+    if not side.is_file():
+        return False
+    try:
+        want = json.loads(side.read_text()).get("sha256")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise ArtifactError(f"{side}: unreadable export sidecar ({e})") from None
+    if want and package_sha256(package) != want:
+        raise ArtifactError(f"{package}: contents do not match the sha256 in {side.name} "
+                            "(corrupted or modified after export)")
+    return bool(want)
+
+
 def on_macos() -> bool:
     return sys.platform == "darwin"
 
@@ -74,6 +109,7 @@ class CoreMLPredictor(Predictor):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.path = Path(path)
         pkg = load_package(self.path)
+        self.verified = verify_sidecar(self.path)
         self.contract = package_contract(pkg)
         check_interface(pkg, self.contract)
         self.metadata = pkg.metadata
