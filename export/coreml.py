@@ -66,6 +66,18 @@ def capture(model: torch.nn.Module, spec: ModelSpec) -> torch.export.ExportedPro
     return ep.run_decompositions({})
 
 
+# The soft-argmax head sums 6400 softmax bins per landmark; a backend that accumulates such
+# sums in fp16 moves points by pixels (measured with the emulator's sequential-fp16 mode), so
+# fp16 packages keep the head's ops in fp32 and run only the convolutional generator in fp16.
+FP32_HEAD_OPS = frozenset({"softmax", "reduce_sum", "reduce_mean", "reduce_max", "mul", "sub", "add", "abs",
+                           "real_div", "exp", "square", "pow", "stack", "expand_dims"})
+
+
+def fp16_except_head(op) -> bool:
+    """coremltools op selector: True = compute this op in fp16."""
+    return op.op_type not in FP32_HEAD_OPS
+
+
 def convert(exported: torch.export.ExportedProgram, spec: ModelSpec, precision: str):
     """ExportedProgram -> in-memory ``ct.models.MLModel`` (ML Program, iOS16 opset)."""
     import coremltools as ct
@@ -76,7 +88,8 @@ def convert(exported: torch.export.ExportedProgram, spec: ModelSpec, precision: 
         exported,
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS16,
-        compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+        compute_precision=(ct.transform.FP16ComputePrecision(op_selector=fp16_except_head) if precision == "fp16"
+                           else ct.precision.FLOAT32),
         inputs=[ct.TensorType(name=INPUT_NAME, shape=(1, 3, s, s), dtype=np.float32)],
         outputs=[ct.TensorType(name=n, dtype=np.float32) for n in OUTPUT_NAMES],
     )
