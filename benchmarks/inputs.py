@@ -32,8 +32,10 @@ def resize_input(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def reference_input_shape(path: str | Path) -> tuple[int, ...]:
+def reference_io(path: str | Path) -> tuple[tuple[int, ...], int]:
+    """-> (input shape, points): points = the largest output's size / 3 (x, y, z per landmark)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=str(path))
-    return tuple(int(d) for d in interp.get_input_details()[0]["shape"])
+    largest = max(int(np.prod(d["shape"])) for d in interp.get_output_details())
+    return tuple(int(d) for d in interp.get_input_details()[0]["shape"]), largest // 3

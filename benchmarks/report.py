@@ -79,7 +79,7 @@ class Report:
         r = self.r
         lines = ["# edge-lmk benchmark report", "",
                  f"From `results.json` written by `{r['command']}` at {r['created']} "
-                 f"({r['wall_s']:.0f} s wall{'' if r['complete'] else ', INCOMPLETE run'}); "
+                 f"({r['wall_s']:.0f} s wall{self._cpu()}{'' if r['complete'] else ', INCOMPLETE run'}); "
                  f"this file by `{self.regen}`.", ""]
         if r["quick"]:
             lines += ["> **Quick run** (`--quick`): a handful of timed runs per row. A smoke test of the harness; "
@@ -93,6 +93,10 @@ class Report:
         if r.get("artifacts_note"):
             lines += [f"> {r['artifacts_note']}", ""]
         return lines
+
+    def _cpu(self) -> str:
+        cpu = self.r.get("cpu_s")
+        return f", {cpu['parent'] + cpu['workers']:.0f} s of CPU" if cpu else ""
 
     def _load_end(self) -> str:
         end = self.r["machine"].get("load_avg_end")
@@ -137,7 +141,8 @@ class Report:
                 continue
             lat = x["latency_ms"]
             frac = self.peak_fraction(x)
-            rows.append([x["key"], x["runtime"], str(x["threads"]), fmt(x["load_ms"], ".1f"), fmt(x["first_ms"], ".2f"),
+            flag = x.get("manifest_status")
+            rows.append([x["key"] + (f" ({flag} in the manifest)" if flag not in (None, "ok") else ""), x["runtime"], str(x["threads"]), fmt(x["load_ms"], ".1f"), fmt(x["first_ms"], ".2f"),
                          fmt(lat["median"]), fmt(lat["p90"]), fmt(lat["p99"]), str(lat["runs"]),
                          fmt(x.get("peak_rss_mb"), ".0f"), fmt(x["bytes"] / 1024, ".1f"), fmt(self.speedup(x), ".1f"),
                          fmt(self.gflops(x), ".2f"), fmt(None if frac is None else 100 * frac, ".1f"),
@@ -215,7 +220,7 @@ class Report:
                  fmt(x["latency_ms"]["p90"]), fmt(x.get("peak_rss_mb"), ".0f"), fmt(x["bytes"] / 1024, ".0f")]
                 for x in self.rows if x["role"] == "reference"]
         return lines + [self.regenerate(), "",
-                        f"`{ref['path']}` ({ref['source']}; sha256 `{ref['sha256'][:16]}...`), {ref['points']} 3-D "
+                        f"`{ref['path']}` ({ref['source']}; sha256 `{ref['sha256'][:16]}...`), {ref.get('points')} 3-D "
                         f"points from a {ref.get('input_shape')} input, timed in LiteRT exactly like our rows. "
                         f"Latency only: its landmarks are not the 68-point iBUG set, so no NME.", "",
                         md_table(["threads", "load ms", "median ms", "p90 ms", "peak RSS MiB", "size KiB"], rows,

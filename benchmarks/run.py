@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here: cv2 / the evaluation stack are only needed once the plan is known to be valid.
     from .accuracy import eval_data, job_accuracy, load_crops
     from .cost import all_widths
-    from .inputs import reference_input_shape, resize_input, sample_face
+    from .inputs import reference_io, resize_input, sample_face
 
     contract = specs[0].contract if specs else None
     if contract is None:
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     "n_entries": len(manifest["artifacts"])},
         "artifacts_note": note,
         "reference": None if reference is None else {"path": str(reference), "sha256": sha256_file(reference),
-                                                     "source": REFERENCE_SOURCE, "points": 468},
+                                                     "source": REFERENCE_SOURCE},
         "cost": {"widths": [], "peak": []},
         "latency": [],
         "accuracy": None,
@@ -204,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             np.save(x_path, x)
             ref_path = None
             if reference is not None:
-                shape = reference_input_shape(reference)
+                shape, points = reference_io(reference)
                 ref_path = Path(tmp) / "reference_input.npy"
                 np.save(ref_path, resize_input(x, shape))
-                results["reference"]["input_shape"] = list(shape)
+                results["reference"].update(input_shape=list(shape), points=points)
 
             bar.set_postfix_str("cost model")
             results["cost"]["widths"] = all_widths()
@@ -250,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bar.close()
     results["machine"]["load_avg_end"] = load_average()
+    # CPU seconds actually consumed: on a busy machine wall_s mostly measures waiting, and this is
+    # the better guide to how long the same run takes on an idle one.
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    results["cpu_s"] = {"parent": round(own.ru_utime + own.ru_stime, 1), "workers": round(kids.ru_utime + kids.ru_stime, 1)}
     results["complete"] = True
     save()
 
@@ -266,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: load average {load[0]:.2f} at start: other work was running, timings are noisy")
     print(f"results: {out / 'results.json'} ({results['wall_s']:.0f} s); "
           f"report: python -m benchmarks.report --results {out}")
-    return 0
+    failed = [f"{r['key']} x{r['threads']}" for r in results["latency"] if r["status"] == "failed"]
+    if failed:
+        print(f"{len(failed)} row(s) failed (errors in results.json): {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
