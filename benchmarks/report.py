@@ -143,7 +143,8 @@ class Report:
             frac = self.peak_fraction(x)
             flag = x.get("manifest_status")
             rows.append([x["key"] + (f" ({flag} in the manifest)" if flag not in (None, "ok") else ""), x["runtime"], str(x["threads"]), fmt(x["load_ms"], ".1f"), fmt(x["first_ms"], ".2f"),
-                         fmt(lat["median"]), fmt(lat["p90"]), fmt(lat["p99"]), str(lat["runs"]),
+                         fmt(lat["median"]), fmt(lat["p90"]), fmt(lat["p99"]),
+                         str(lat["runs"]) + (" (time-capped)" if x.get("time_capped") else ""),
                          fmt(x.get("peak_rss_mb"), ".0f"), fmt(x["bytes"] / 1024, ".1f"), fmt(self.speedup(x), ".1f"),
                          fmt(self.gflops(x), ".2f"), fmt(None if frac is None else 100 * frac, ".1f"),
                          fmt(x.get("os_threads"), "d")])
@@ -151,7 +152,8 @@ class Report:
         method = (f"Batch 1; input: the face `{s['input']['face']}` cropped by the model's contract. Per row a fresh "
                   f"process: import the runtime, load (file to ready), first inference, then {s['warmup_runs']}+ "
                   f"warm-up runs ({s.get('warmup_s', 0)} s at least) and at least {s['min_runs']} timed runs for "
-                  f"{s['target_s']} s at least; median/p90/p99 of per-call times ({s['timer']}). Peak RSS = VmHWM of "
+                  f"{s['target_s']} s at least (a row stops after {s.get('max_s')} s whatever its count: time-capped); "
+                  f"median/p90/p99 of per-call times ({s['timer']}). Peak RSS = VmHWM of "
                   f"that process (runtime + model + Python). x eager = PyTorch eager median / row median at the same "
                   f"thread count. GFLOP/s = 2 x conv MACs / median; % peak against the measured GEMM peak at the same "
                   f"thread count (see Cost model). OS threads = threads in the process at the end (a check that the "

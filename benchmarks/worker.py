@@ -35,9 +35,9 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     if tuple(x.shape) != tuple(opened.input_shape):
         raise ValueError(f"input {tuple(x.shape)} does not match the model's input {opened.input_shape}")
     first_ms = timed_once(lambda: opened.run(x))
-    samples = time_calls(opened.run, x, budget)
+    samples, capped = time_calls(opened.run, x, budget)
     return {"status": "ok", "error": None, "import_ms": import_ms, "load_ms": load_ms, "first_ms": first_ms,
-            "latency_ms": latency_stats(samples), "threads_applied": opened.threads_applied,
+            "latency_ms": latency_stats(samples), "time_capped": capped, "threads_applied": opened.threads_applied,
             "thread_control": opened.thread_control, "peak_rss_mb": peak_rss_mb(), "os_threads": os_threads(),
             "budget": budget.to_dict()}
 
