@@ -132,18 +132,18 @@ class Report:
                           "latency ok", "speedup ok", "verdict"], rows, {3, 4, 5}), "", note, ""]
 
     def latency(self) -> list[str]:
-        head = ["row", "runtime", "threads", "load ms", "first ms", "median ms", "p90 ms", "p99 ms", "runs",
+        head = ["row", "runtime", "threads", "load ms", "first ms", "min ms", "median ms", "p90 ms", "p99 ms", "runs",
                 "peak RSS MiB", "size KiB", "x eager", "GFLOP/s", "% peak", "OS threads"]
         rows = []
         for x in self.r["latency"]:
             if x["status"] != "ok":
-                rows.append([x["key"], x["runtime"], str(x["threads"]), *[""] * 11, f"{x['status']}: {x['error']}"])
+                rows.append([x["key"], x["runtime"], str(x["threads"]), *[""] * 12, f"{x['status']}: {x['error']}"])
                 continue
             lat = x["latency_ms"]
             frac = self.peak_fraction(x)
             flag = x.get("manifest_status")
             rows.append([x["key"] + (f" ({flag} in the manifest)" if flag not in (None, "ok") else ""), x["runtime"], str(x["threads"]), fmt(x["load_ms"], ".1f"), fmt(x["first_ms"], ".2f"),
-                         fmt(lat["median"]), fmt(lat["p90"]), fmt(lat["p99"]),
+                         fmt(lat["min"]), fmt(lat["median"]), fmt(lat["p90"]), fmt(lat["p99"]),
                          str(lat["runs"]) + (" (time-capped)" if x.get("time_capped") else ""),
                          fmt(x.get("peak_rss_mb"), ".0f"), fmt(x["bytes"] / 1024, ".1f"), fmt(self.speedup(x), ".1f"),
                          fmt(self.gflops(x), ".2f"), fmt(None if frac is None else 100 * frac, ".1f"),
@@ -154,12 +154,12 @@ class Report:
                   f"warm-up runs ({s.get('warmup_s', 0)} s at least) and at least {s['min_runs']} timed runs for "
                   f"{s['target_s']} s at least (a row stops after {s.get('max_s')} s whatever its count: time-capped); "
                   f"median/p90/p99 of per-call times ({s['timer']}). Peak RSS = VmHWM of "
-                  f"that process (runtime + model + Python). x eager = PyTorch eager median / row median at the same "
+                  f"that process (runtime + model + Python). min is the fastest call, the least disturbed by other load. x eager = PyTorch eager median / row median at the same "
                   f"thread count. GFLOP/s = 2 x conv MACs / median; % peak against the measured GEMM peak at the same "
                   f"thread count (see Cost model). OS threads = threads in the process at the end (a check that the "
                   f"thread setting took).")
         return ["## Latency, memory, size", "", self.regenerate(), "", method, "",
-                md_table(head, rows, set(range(2, 15))), "", "![latency per runtime and thread count](latency.png)", ""]
+                md_table(head, rows, set(range(2, 16))), "", "![latency per runtime and thread count](latency.png)", ""]
 
     def accuracy(self) -> list[str]:
         a = self.r.get("accuracy")
