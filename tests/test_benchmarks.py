@@ -142,6 +142,12 @@ def test_missing_manifest_says_how_to_make_one(tmp_path, capsys):
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+def test_missing_reference_model_says_how_to_extract(tmp_path, artifacts, monkeypatch):
+    monkeypatch.setenv(run.REFERENCE_ENV, str(tmp_path / "face_landmark.tflite"))
+    with pytest.raises(SystemExit, match="benchmarks/README.md"):
+        run.main(["--artifacts", str(artifacts), "--out", str(tmp_path / "out"), "--quick"])
+
+
 # --- schemas, devices, report ---------------------------------------------------------------------------------
 
 def test_schema_rejects_broken_results(results_dir):
