@@ -46,6 +46,8 @@ def export_onnx(out: Path) -> Path | None:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (torch.zeros(1, 3, s, s),), str(path), dynamo=False, opset_version=17,
                           input_names=["image"], output_names=["landmarks", "scale"])
+    # The sidecar the exporters write, so the project's OnnxPredictor reads the contract, not a default.
+    write_json(Path(f"{path}.json"), {"contract": spec.contract.to_dict()})
     return path
 
 
