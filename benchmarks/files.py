@@ -1,0 +1,29 @@
+"""Atomic JSON/text writes and JSON reads shared by the CLIs (readers never see half a file)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edge_lmk.data.pts import atomic_write_bytes
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def size_on_disk(path: str | os.PathLike) -> int:
+    """Bytes of a file, or of every file under a directory (``.mlpackage`` bundles are folders)."""
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size

@@ -1,0 +1,148 @@
+"""Open one model file in its own runtime, with a thread count, as a bare ``run(x) -> outputs``.
+
+This is what the latency numbers time: the runtime's own call with a (1,3,S,S) float32
+input, outputs copied out, no Python pre/post-processing. Only the runtime named is
+imported, so a worker process's peak RSS holds that runtime and nothing else (ExecuTorch's
+Python runtime imports torch itself; that is part of its cost).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .threads import RUNTIME_DEFAULT, THREAD_CONTROL, ThreadsNotControllable
+
+RUNTIME_BY_SUFFIX = {".pt": "pytorch", ".pte": "executorch", ".tflite": "litert", ".onnx": "onnxruntime",
+                     ".mlpackage": "coreml"}
+IMPORTS = {"pytorch": "torch", "executorch": "executorch.runtime", "litert": "ai_edge_litert.interpreter",
+           "onnxruntime": "onnxruntime", "coreml": "coremltools"}
+
+
+class NotRunnableHere(RuntimeError):
+    """The runtime cannot run on this machine (Core ML needs macOS); the row is skipped, not failed."""
+
+
+@dataclass
+class Opened:
+    run: Callable[[np.ndarray], Sequence[Any]]
+    input_shape: tuple[int, ...]
+    threads_applied: int | None  # what the runtime reports after opening; None if it cannot say
+    thread_control: str  # how the thread count was set, or "runtime default"
+
+
+def runtime_for(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in RUNTIME_BY_SUFFIX:
+        raise ValueError(f"{path}: no runtime for {suffix or 'files without a suffix'} "
+                         f"(known: {', '.join(RUNTIME_BY_SUFFIX)})")
+    return RUNTIME_BY_SUFFIX[suffix]
+
+
+def check_runnable(runtime: str) -> None:
+    if runtime == "coreml" and sys.platform != "darwin":
+        raise NotRunnableHere("Core ML models run only on macOS/iOS")
+
+
+def import_runtime(runtime: str) -> None:
+    check_runnable(runtime)
+    importlib.import_module(IMPORTS[runtime])
+
+
+def _open_pytorch(path: Path, kw: dict) -> tuple[Callable, tuple[int, ...], Any]:
+    import torch
+
+    from edge_lmk.models import load_checkpoint
+
+    model, spec, _ = load_checkpoint(path)
+    s = spec.contract.input_size
+
+    def run(x: np.ndarray):
+        with torch.inference_mode():
+            lm, sc = model(torch.from_numpy(x))
+        return lm.numpy(), sc.numpy()
+
+    return run, (1, 3, s, s), model
+
+
+def _open_executorch(path: Path, kw: dict) -> tuple[Callable, tuple[int, ...], Any]:
+    import torch
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(path).load_method("forward")
+    shape = tuple(int(d) for d in method.metadata.input_tensor_meta(0).sizes())
+
+    def run(x: np.ndarray):
+        return [o.numpy() for o in method.execute([torch.from_numpy(x)])]
+
+    return run, shape, method
+
+
+def _open_onnxruntime(path: Path, kw: dict) -> tuple[Callable, tuple[int, ...], Any]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"], **kw)
+    inp = session.get_inputs()[0]
+    shape = tuple(d if isinstance(d, int) else 1 for d in inp.shape)  # symbolic batch -> 1
+    name = inp.name
+
+    def run(x: np.ndarray):
+        return session.run(None, {name: x})
+
+    return run, shape, session
+
+
+def _open_litert(path: Path, kw: dict) -> tuple[Callable, tuple[int, ...], Any]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), **kw)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    index, outs = inp["index"], [d["index"] for d in interp.get_output_details()]
+
+    def run(x: np.ndarray):
+        interp.set_tensor(index, x)
+        interp.invoke()
+        return [interp.get_tensor(i) for i in outs]
+
+    return run, tuple(int(d) for d in inp["shape"]), interp
+
+
+OPENERS = {"pytorch": _open_pytorch, "executorch": _open_executorch, "onnxruntime": _open_onnxruntime,
+           "litert": _open_litert}
+
+
+def open_runner(path: str | Path, threads: int | None, runtime: str | None = None) -> Opened:
+    """Apply ``threads`` through the thread table, then open ``path``; ``None`` keeps the runtime's default."""
+    path = Path(path)
+    runtime = runtime or runtime_for(path)
+    check_runnable(runtime)
+    if runtime not in OPENERS:
+        raise NotRunnableHere(f"no runner for {runtime}")
+    control, kw = RUNTIME_DEFAULT, {}
+    if threads is not None and runtime in THREAD_CONTROL:
+        try:
+            kw = THREAD_CONTROL[runtime].apply(threads)
+            control = THREAD_CONTROL[runtime].how
+        except ThreadsNotControllable:
+            control, kw = RUNTIME_DEFAULT, {}
+    run, shape, handle = OPENERS[runtime](path, kw)
+    applied = None
+    if control != RUNTIME_DEFAULT:
+        applied = THREAD_CONTROL[runtime].read_back(handle)
+    return Opened(run, shape, applied, control)
+
+
+def split_outputs(outputs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """-> (landmarks (1,K,2), scale (1,K)) picked by rank, whatever order the runtime returns them in."""
+    arrays = [np.asarray(o) for o in outputs]
+    lm = [a for a in arrays if a.ndim == 3 and a.shape[-1] == 2]
+    sc = [a for a in arrays if a.ndim == 2]
+    if len(lm) != 1 or len(sc) != 1:
+        raise ValueError(f"outputs {[a.shape for a in arrays]} are not (landmarks (N,K,2), scale (N,K))")
+    return lm[0], sc[0]
