@@ -1,0 +1,226 @@
+"""Photo-to-landmarks evaluation: detection recall and NME from detector crops vs ground-truth crops.
+
+    python -m edge_lmk.detect_eval --model laplacekl_w1_8 [--data ../shared/data/300w/originals_sample] [--json OUT]
+
+Data: full photos in the 300-W layout (``NAME.jpg|png`` + ``NAME.pts``; every ``.pts`` is one
+annotated face of the image with the same stem; default: the shared ``originals_sample``,
+else the bundled ``edge_lmk/sample/originals``). A face is *found* when a detection box
+overlaps its landmark bounding box with IoU >= 0.4 or has its centre inside it (each
+detection matches at most one face). For found faces NME (inter-ocular, %) is computed from
+the detector's crop with 0, 1 and 2 refinement passes (re-crop from the predicted landmarks),
+and from the ground-truth crop (the path of ``edge_lmk.evaluate``). Detections matching no
+annotated face are counted, but are not all false alarms: photos often contain other,
+unannotated faces. Timings are wall-clock on this machine, for information only.
+
+The same command runs the still-face jitter study (``jitter_study``): a bundled photo repeated
+as a 60-frame video with sensor noise and sub-pixel shifts, tracked with and without One
+Euro smoothing; jitter is the mean frame-to-frame landmark motion in % of the inter-ocular
+distance (the ideal output is constant).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .data import read_pts, scan_folder
+from .detectors import Box, box_iou
+from .metrics import nme_per_face
+from .paths import SAMPLE_DIR, shared_data_dir
+
+REFINE_PASSES = (0, 1, 2)
+MATCH_IOU = 0.4
+
+
+def default_data() -> Path:
+    d = shared_data_dir()
+    if d is not None and (d / "300w" / "originals_sample").is_dir():
+        return d / "300w" / "originals_sample"
+    return SAMPLE_DIR / "originals"
+
+
+def landmark_bbox(pts: np.ndarray) -> Box:
+    lo, hi = pts.min(0), pts.max(0)
+    return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+
+
+def matches(box: Box, gt_box: Box) -> tuple[bool, float]:
+    iou = box_iou(box, gt_box)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    inside = gt_box[0] <= cx <= gt_box[2] and gt_box[1] <= cy <= gt_box[3]
+    return iou >= MATCH_IOU or inside, iou
+
+
+def match_faces(det_boxes: list[Box], gt_boxes: list[Box]) -> list[int | None]:
+    """Greedy by IoU: for each ground-truth face, the index of its detection or None."""
+    pairs = []
+    for g, gb in enumerate(gt_boxes):
+        for d, db in enumerate(det_boxes):
+            ok, iou = matches(db, gb)
+            if ok:
+                pairs.append((iou, g, d))
+    out: list[int | None] = [None] * len(gt_boxes)
+    used = set()
+    for _, g, d in sorted(pairs, reverse=True):
+        if out[g] is None and d not in used:
+            out[g] = d
+            used.add(d)
+    return out
+
+
+def group_photos(data: Path) -> dict[Path, list[np.ndarray]]:
+    photos: dict[Path, list[np.ndarray]] = defaultdict(list)
+    for r in scan_folder(data):
+        photos[r.image].append(read_pts(r.pts))
+    return dict(sorted(photos.items()))
+
+
+def evaluate_photos(model: str, data: str | Path | None = None, landmarker=None) -> dict:
+    from .landmarker import FaceLandmarker, gt_square
+
+    data = Path(data) if data else default_data()
+    lmk = landmarker or FaceLandmarker(model)
+    cs = lmk.contract.crop_scale
+    per_photo, nme = [], defaultdict(list)
+    n_gt = n_found = n_unmatched = 0
+    t_det, t_lmk = [], []
+    for img_path, gts in group_photos(data).items():
+        rgb, _ = lmk.load(img_path)
+        t0 = time.perf_counter()
+        dets = lmk.run_detector(rgb)
+        t_det.append(time.perf_counter() - t0)
+        boxes = [b for b, _ in dets]
+        idx = match_faces(boxes, [landmark_bbox(g) for g in gts])
+        row = {"image": img_path.name, "size": [int(rgb.shape[1]), int(rgb.shape[0])], "faces": len(gts),
+               "detections": len(dets), "found": sum(i is not None for i in idx)}
+        n_gt += len(gts)
+        n_found += row["found"]
+        n_unmatched += len(dets) - row["found"]
+        found = [(g, boxes[i], dets[i][1]) for g, i in zip(gts, idx) if i is not None]
+        if found:
+            g_arr = np.stack([g for g, _, _ in found])
+            sq_det = [lmk.box_mapping.square(b, cs) for _, b, _ in found]
+            for r in REFINE_PASSES:
+                t0 = time.perf_counter()
+                faces = lmk.faces_from_squares(rgb, sq_det, [s for _, _, s in found], refine=r)
+                if r == 0:
+                    t_lmk.append((time.perf_counter() - t0) / len(found))
+                v = nme_per_face(np.stack([f.landmarks for f in faces]), g_arr)
+                nme[f"det_refine{r}"].extend(v.tolist())
+                row[f"nme_det_refine{r}"] = [round(float(x), 3) for x in v]
+            faces = lmk.faces_from_squares(rgb, [gt_square(g, cs) for g in g_arr], [1.0] * len(found), refine=0)
+            v = nme_per_face(np.stack([f.landmarks for f in faces]), g_arr)
+            nme["gt"].extend(v.tolist())
+            row["nme_gt"] = [round(float(x), 3) for x in v]
+        per_photo.append(row)
+    gt_mean = float(np.mean(nme["gt"])) if nme["gt"] else float("nan")
+    summary = {
+        "model": str(model), "runtime": lmk.predictor.runtime,
+        "detector": getattr(lmk.detector, "name", type(lmk.detector).__name__), "data": str(data),
+        "photos": len(per_photo), "faces": n_gt, "found": n_found, "recall": n_found / max(n_gt, 1),
+        "unmatched_detections": n_unmatched, "nme_gt_crop": gt_mean,
+    }
+    for r in REFINE_PASSES:
+        m = float(np.mean(nme[f"det_refine{r}"])) if nme[f"det_refine{r}"] else float("nan")
+        summary[f"nme_det_refine{r}"] = m
+        summary[f"ratio_det_refine{r}_to_gt"] = m / gt_mean if gt_mean else float("nan")
+    summary["seconds_detector_per_photo"] = float(np.mean(t_det)) if t_det else None
+    summary["seconds_landmarks_per_face"] = float(np.mean(t_lmk)) if t_lmk else None
+    summary["per_photo"] = per_photo
+    return summary
+
+
+def still_video(rgb: np.ndarray, n: int, seed: int = 0, noise: float = 2.0, shift: float = 0.3):
+    """A still face: ``n`` copies of a photo with sensor noise (Gaussian, sigma ``noise`` grey
+    levels) and random sub-pixel shifts (uniform +-``shift`` px). Returns (frames, (n,2) shifts)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    frames, shifts = [], []
+    for _ in range(n):
+        d = rng.uniform(-shift, shift, 2)
+        M = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
+        f = cv2.warpAffine(rgb, M, rgb.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        frames.append(np.clip(f + rng.normal(0, noise, f.shape), 0, 255).astype(np.uint8))
+        shifts.append(d)
+    return frames, np.array(shifts)
+
+
+def jitter_study(model: str, photo: str | Path, frames: int = 60, landmarker=None) -> dict:
+    """Jitter (mean frame-to-frame point motion, % inter-ocular) on a still face, raw vs One Euro,
+    plus per-frame wall time of tracking and detection.
+
+    The sub-pixel shifts stand for camera shake on a face that does not move: the ideal output
+    is constant, so jitter is measured on the landmarks as output (``input_shake_pct_iod`` is
+    the shifts' own frame-to-frame motion, for scale).
+    """
+    from .landmarker import FaceLandmarker
+    from .tracking import FaceTracker, OneEuroParams, interocular, jitter
+
+    lmk = landmarker or FaceLandmarker(model)
+    rgb, _ = lmk.load(photo)
+    gt = read_pts(Path(photo).with_suffix(".pts"))
+    video, shifts = still_video(rgb, frames)
+    out = {"photo": str(photo), "frames": frames, "noise_sigma": 2.0, "shift_px": 0.3,
+           "input_shake_pct_iod": jitter(np.zeros((frames, 68, 2)) + shifts[:, None, :], interocular(gt))}
+    for name, params in (("raw", None), ("one_euro", OneEuroParams())):
+        tr = FaceTracker(lmk, params, redetect_every=10**9, max_faces=1)  # the best detection only
+        pts, times = [], []
+        for i, fr in enumerate(video):
+            t0 = time.perf_counter()
+            faces = tr.update(fr, i / 30.0)
+            times.append(time.perf_counter() - t0)
+            pts.append(faces[0].landmarks if faces else np.full((68, 2), np.nan))
+        out[f"jitter_{name}_pct_iod"] = jitter(np.array(pts), interocular(gt))
+        out[f"seconds_per_tracked_frame_{name}"] = float(np.median(times[1:]))
+        out[f"seconds_first_frame_with_detection_{name}"] = float(times[0])
+    p = OneEuroParams()
+    out["one_euro"] = {"min_cutoff": p.min_cutoff, "beta": p.beta, "d_cutoff": p.d_cutoff}
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m edge_lmk.detect_eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="laplacekl_w1_8", help="registry name, .pt checkpoint or exported artifact")
+    ap.add_argument("--data", default=None, help="folder of full photos with .pts (default: originals_sample)")
+    ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--jitter-photo", default=None,
+                    help="photo (+ .pts) for the still-face jitter study (default: the bundled image_0006.png)")
+    ap.add_argument("--jitter-frames", type=int, default=60)
+    args = ap.parse_args(argv)
+    from .landmarker import FaceLandmarker
+
+    lmk = FaceLandmarker(args.model)
+    res = evaluate_photos(args.model, args.data, landmarker=lmk)
+    print(f"{res['model']} [{res['runtime']}] + {res['detector']} detector on {res['data']}")
+    print(f"  recall {res['found']}/{res['faces']} = {100 * res['recall']:.1f}%   "
+          f"unmatched detections {res['unmatched_detections']} (some are unannotated faces)")
+    print(f"  NME gt crop        {res['nme_gt_crop']:.3f}")
+    for r in REFINE_PASSES:
+        print(f"  NME det crop, refine {r}: {res[f'nme_det_refine{r}']:.3f}  "
+              f"(x{res[f'ratio_det_refine{r}_to_gt']:.3f} of gt crop)")
+    print(f"  detector {1000 * res['seconds_detector_per_photo']:.0f} ms/photo, "
+          f"landmarks {1000 * res['seconds_landmarks_per_face']:.1f} ms/face (this machine, informative)")
+    jit = jitter_study(args.model, args.jitter_photo or SAMPLE_DIR / "originals" / "image_0006.png",
+                       args.jitter_frames, landmarker=lmk)
+    res["jitter"] = jit
+    print(f"  still-face jitter ({jit['frames']} frames, noise sigma 2, shifts +-0.3 px): raw "
+          f"{jit['jitter_raw_pct_iod']:.3f}% IOD, One Euro {jit['jitter_one_euro_pct_iod']:.3f}% IOD "
+          f"(input shake {jit['input_shake_pct_iod']:.3f}%)")
+    print(f"  tracked frame {1000 * jit['seconds_per_tracked_frame_one_euro']:.1f} ms, first frame with "
+          f"detection {1000 * jit['seconds_first_frame_with_detection_one_euro']:.0f} ms")
+    if args.json:
+        from .data.pts import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(res, indent=1).encode())
+        print("results:", args.json)
+    return res
+
+
+if __name__ == "__main__":
+    main()
