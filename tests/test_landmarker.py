@@ -208,6 +208,19 @@ def test_bgr_gray_rgba_float_inputs(lmk):
         lmk.detect(rgb, color="HSV")
 
 
+def test_grey_and_rgba_files(lmk, tmp_path):
+    rgb, _ = _square_photo()
+    ref = lmk.detect(rgb)[0]
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    rgba = tmp_path / "rgba.png"
+    cv2.imwrite(str(rgba), np.concatenate([rgb[:, :, ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1))
+    assert cv2.imread(str(rgba), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    np.testing.assert_allclose(lmk.detect(rgba)[0].landmarks, ref.landmarks, atol=1e-4)
+    g = lmk.detect(grey)
+    assert g and box_iou(g[0].box, ref.box) > 0.5
+
+
 def test_huge_image_gives_original_pixels(lmk):
     rgb, gt = _square_photo()
     k = 8  # 2408 x 3600 = 8.7 MP, detected on a 640 px copy
@@ -370,6 +383,20 @@ def test_smoothing_reduces_jitter_on_a_still_face(lmk):
         assert tr.detections_run == 1
     assert runs["raw"] > 0
     assert runs["one_euro"] < 0.5 * runs["raw"], runs
+
+
+def test_tracker_follows_a_panning_face_without_redetecting(lmk):
+    rgb, gt = _square_photo()
+    iod = interocular(gt)
+    for params, bound in ((None, 8.0), (OneEuroParams(), 15.0)):  # One Euro: about a frame of lag
+        tr = FaceTracker(lmk, params, redetect_every=1000, max_faces=1)
+        for i in range(16):
+            dx = 3.0 * i  # 90 px/s at 30 fps, ~0.9 face sizes per second
+            M = np.float32([[1, 0, dx], [0, 1, 0]])
+            faces = tr.update(cv2.warpAffine(rgb, M, rgb.shape[1::-1], borderMode=cv2.BORDER_REFLECT), i / 30)
+            err = np.linalg.norm(faces[0].landmarks.mean(0) - (gt.mean(0) + (dx, 0))) / iod * 100
+            assert err < bound, (params, i, err)
+        assert tr.detections_run == 1
 
 
 def test_tracker_redetects_on_schedule_and_when_lost(lmk):
