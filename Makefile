@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 demo: setup
 	$(PY) -m export.all
+
+bench: setup
+	$(PY) -m export.all --out artifacts
+	$(PY) -m benchmarks.run --artifacts artifacts --out reports/bench
+	$(PY) -m benchmarks.report --results reports/bench
 
 test: setup
 	$(PY) -m pytest -q
