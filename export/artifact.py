@@ -9,7 +9,6 @@ names of ``atomic_write_bytes`` (sidecars, manifest) and of exporters with their
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from edge_lmk.data.pts import atomic_write_bytes
 from edge_lmk.models import ModelSpec
+from edge_lmk.runtimes.artifact_meta import artifact_sha256
 
 SIDECAR_FORMAT = "edge-lmk-artifact/1"
 TEMP_MARK = ".partial"
@@ -110,17 +110,7 @@ def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
 
 
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, or of a directory artifact (relative paths and contents, sorted)."""
-    path = Path(path)
-    h = hashlib.sha256()
-    for f in _files(path):
-        if path.is_dir():
-            h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+sha256 = artifact_sha256  # one implementation, shared with the runtimes that verify sidecars
 
 
 def size_bytes(path: Path) -> int:

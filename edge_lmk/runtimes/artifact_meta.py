@@ -40,12 +40,21 @@ def parse_embedded(path: Path, text: str | bytes | None) -> dict | None:
     return meta if isinstance(meta, dict) and "contract" in meta else None
 
 
-def file_sha256(path: Path) -> str:
+def artifact_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, or of a directory artifact (relative paths and contents, sorted)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for f in files:
+        if path.is_dir():
+            h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
+
+
+file_sha256 = artifact_sha256
 
 
 def check_sidecar_hash(path: Path, meta: dict | None) -> None:

@@ -8,7 +8,6 @@ way the package is first read back from disk, so a damaged artifact fails here w
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import PreprocessContract
+from .artifact_meta import artifact_sha256
 from .base import ArtifactError, Predictor
 from .mil_interpreter import LoadedPackage, MILInterpreter, load_package
 
@@ -57,15 +57,7 @@ def sidecar_path(package: Path) -> Path:
     return package.with_name(package.name + ".json")
 
 
-def package_sha256(package: Path) -> str:
-    """Hash of the package tree: relative paths and file contents, in sorted order."""
-    h = hashlib.sha256()
-    for p in sorted(p for p in package.rglob("*") if p.is_file()):
-        h.update(p.relative_to(package).as_posix().encode() + b"\0")
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+package_sha256 = artifact_sha256  # the hash export/ writes into the sidecar
 
 
 def verify_sidecar(package: Path) -> bool:
