@@ -234,8 +234,8 @@ def calibrate(model: FhogModel, va_g, va_p) -> FhogModel:
     xm = np.concatenate([best[found], fa])[:, None]
     ym = np.concatenate([np.ones(found.sum()), np.zeros(len(fa))])
     lr = LogisticRegression(C=100.0).fit(xm, ym)
-    meta = {k: v for k, v in model.meta.items() if not k.startswith("val_")}
-    meta.update(val_recall=float(np.mean(best >= thr)),
+    meta = {k: v for k, v in model.meta.items() if k not in ("val_recall", "val_false_alarms_per_image")}
+    meta.update(val_faces=len(va_g), val_recall=float(np.mean(best >= thr)),
                 val_false_alarms_per_image=float(np.sum(fa >= thr) / (2 * len(va_g))),
                 calibrate_command="python -m edge_lmk.detector_train calibrate")
     return FhogModel(model.template, model.bias, model.cell, thr,
@@ -259,18 +259,20 @@ def load_detector(spec: str | None):
     return getattr(importlib.import_module(mod), attr or "make_detector")()
 
 
-def zoomed(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator, max_zoom: float = 1.6):
-    """Same-size view of a training crop, zoomed by U(1, max_zoom) and shifted at random.
+def zoomed(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator, min_zoom: float = 0.75):
+    """Same-size view of a training crop, zoomed out by U(min_zoom, 1) and shifted at random.
 
     Every training crop shows its face at the same place and size, so a detector (whose boxes
-    are quantised by its pyramid and stride) would give the same box on all of them; the
-    random zoom spreads faces over more than a pyramid octave's worth of scales/positions.
+    are quantised by its pyramid and stride) would give the same box on all of them; the random
+    zoom spreads faces over two pyramid steps of scale and over the stride in position. Zooming
+    out (zeros beyond the crop, far from the face) keeps the face window plus its context cell
+    well inside the image, so no detector window size is cut off by the image border.
     """
     H, W = img.shape[:2]
-    z = rng.uniform(1.0, max_zoom)
+    z = rng.uniform(min_zoom, 1.0)
     side = min(H, W) / z
     cx, cy, e = landmark_box(pts)
-    free = max(side - WINDOW_SCALE * e, 0.0) / 2
+    free = max(side - 1.2 * WINDOW_SCALE * e, 0.0) / 2  # window + one context cell each side
     sq = FaceSquare(cx + rng.uniform(-free, free), cy + rng.uniform(-free, free), side)
     out, A = crop_face(img, sq, min(H, W))
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), apply_affine(invert_affine(A), pts)

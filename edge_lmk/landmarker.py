@@ -29,11 +29,12 @@ from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, landm
 
 CONFIDENCE_S0 = 2.0
 DEFAULT_MODEL = "laplacekl_w1_8"
-# Refinement (re-crop from the first pass's landmarks) is kept because it helps: on the 12
-# photos of originals_sample with the shipped 1/8 model, NME from detector crops is 5.92
-# without it, 5.50 with one pass, 5.49 with two (ground-truth crops: 5.35); on the 554 faces
-# of 300-W test_common (192 px crops): 6.25 / 5.80 / 5.79 (ground-truth crops 5.58).
-# Regenerate with `python -m edge_lmk.detect_eval [--data ../shared/data/300w/test_common]`.
+# Refinement (re-crop from the first pass's landmarks) is kept because it helps: with the
+# shipped 1/8 model, NME from detector crops on the 12 photos of originals_sample is 5.82
+# without it, 5.55 with one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces
+# of 300-W test_common (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass
+# costs one more batched predictor call. Regenerate with
+# `python -m edge_lmk.detect_eval [--data ../shared/data/300w/test_common]`.
 DEFAULT_REFINE = 1
 MAX_PIXELS = 200_000_000  # larger images are refused with a clear error (downscale them first)
 

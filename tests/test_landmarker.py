@@ -27,7 +27,15 @@ from edge_lmk.tracking import FaceTracker, OneEuroFilter, OneEuroParams, interoc
 
 ORIGINALS = SAMPLE_DIR / "originals"
 MODEL = "laplacekl_w1_8"
-torch.set_num_threads(1)  # tiny model: one thread is fastest, and the suite may share the CPU
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny model: one thread is fastest, and the suite may share the CPU; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
