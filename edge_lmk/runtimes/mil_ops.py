@@ -277,17 +277,24 @@ def _matmul(a: OpArgs):
     return sum_fp16(x[..., :, :, None] * y[..., None, :, :], -2, mode)
 
 
+def _scale_shift(y: torch.Tensor, a: "OpArgs", shape: tuple | None = None) -> torch.Tensor:
+    """The optional gamma/beta of the norm ops; ``shape`` broadcasts per-channel vectors."""
+    if a.has("gamma"):
+        g = a.tensor("gamma")
+        y = y * (g.reshape(shape) if shape else g)
+    if a.has("beta"):
+        b = a.tensor("beta")
+        y = y + (b.reshape(shape) if shape else b)
+    return y
+
+
 @op("batch_norm")
 def _batch_norm(a: OpArgs):
     x = a.tensor("x")
     shape = (1, -1) + (1,) * (x.dim() - 2)
     mean, var = a.tensor("mean").reshape(shape), a.tensor("variance").reshape(shape)
     y = (x - mean) / torch.sqrt(var + a.value("epsilon", 1e-5))
-    if a.has("gamma"):
-        y = y * a.tensor("gamma").reshape(shape)
-    if a.has("beta"):
-        y = y + a.tensor("beta").reshape(shape)
-    return y
+    return _scale_shift(y, a, shape)
 
 
 @op("instance_norm")
@@ -298,11 +305,7 @@ def _instance_norm(a: OpArgs):
     mean = x.mean(dims, keepdim=True)
     var = x.var(dims, unbiased=False, keepdim=True)
     y = (x - mean) / torch.sqrt(var + a.value("epsilon", 1e-5))
-    if a.has("gamma"):
-        y = y * a.tensor("gamma").reshape(shape)
-    if a.has("beta"):
-        y = y + a.tensor("beta").reshape(shape)
-    return y
+    return _scale_shift(y, a, shape)
 
 
 @op("layer_norm")
@@ -313,11 +316,7 @@ def _layer_norm(a: OpArgs):
     mean = x.mean(dims, keepdim=True)
     var = x.var(dims, unbiased=False, keepdim=True)
     y = (x - mean) / torch.sqrt(var + a.value("epsilon", 1e-5))
-    if a.has("gamma"):
-        y = y * a.tensor("gamma")
-    if a.has("beta"):
-        y = y + a.tensor("beta")
-    return y
+    return _scale_shift(y, a)
 
 
 # ------------------------------------------------------------------------------------------
