@@ -10,7 +10,7 @@ from .files import read_json, size_on_disk
 from .runners import RUNTIME_BY_SUFFIX, NotRunnableHere, check_runnable
 
 MANIFEST = "manifest.json"
-ROLES = ("baseline", "artifact", "reference")
+ROLES = ("baseline", "artifact", "reference", "floor")
 
 
 class ManifestMissing(FileNotFoundError):
@@ -20,7 +20,8 @@ class ManifestMissing(FileNotFoundError):
 @dataclass(frozen=True)
 class Job:
     key: str  # "<model>/<format>/<precision>[/<variant>]", unique per row
-    role: str  # baseline = PyTorch eager of a shipped model; artifact = exported file; reference = peer model
+    role: str  # baseline = PyTorch eager of a shipped model; artifact = exported file; reference = peer model;
+    # floor = the soft-argmax head alone (benchmarks/floor.py)
     model: str
     width: str | None
     format: str

@@ -131,6 +131,35 @@ class Report:
                 md_table(["width", "target", "best runtime", "median ms", "eager median ms", "speedup",
                           "latency ok", "speedup ok", "verdict"], rows, {3, 4, 5}), "", note, ""]
 
+    def floor(self) -> list[str]:
+        rows = [x for x in self.rows if x["role"] == "floor" and x["threads"] == self.one]
+        if not rows:
+            return []
+        best = min(rows, key=lambda x: x["latency_ms"]["median"])
+        table = [[x["key"], x["runtime"], fmt(x["latency_ms"]["min"]), fmt(x["latency_ms"]["median"]),
+                  fmt(x["latency_ms"]["p90"])] for x in sorted(rows, key=lambda x: x["latency_ms"]["median"])]
+        lines = [f"## Head-only floor ({self.one} thread)", "", self.regenerate(), "",
+                 "The soft-argmax head (softmax over 80x80 bins for each of the 68 landmarks, then the marginal "
+                 "moments) exported alone with the same lowering as the models and fed the heatmap logits of "
+                 f"`{(self.r.get('floor') or {}).get('from_model')}` for the benchmark face. Every width pays it, so "
+                 "it bounds the smallest models' latency (`benchmarks/floor.py`).", "",
+                 md_table(["row", "runtime", "min ms", "median ms", "p90 ms"], table, {2, 3, 4}), ""]
+        peak = self.peak.get(self.one)
+        for t in check_targets(self.r["latency"], self.one):
+            left = t["target_ms"] - best["latency_ms"]["median"]
+            macs = self.macs.get(t["width"])
+            if macs is None:
+                continue
+            if left <= 0:
+                need = "no time at all"
+            else:
+                gf = 2.0 * macs / (left * 1e-3) / 1e9
+                need = (f"{left:.3f} ms for the generator's {macs / 1e6:.2f} M conv MACs, i.e. {gf:.0f} GFLOP/s"
+                        + (f" ({100 * gf / peak:.0f}% of this CPU's measured GEMM peak)" if peak else ""))
+            lines.append(f"- width {t['width']}: a {t['target_ms']} ms target minus the fastest head "
+                         f"({best['latency_ms']['median']:.3f} ms, {best['runtime']}) leaves {need}.")
+        return lines + [""]
+
     def latency(self) -> list[str]:
         head = ["row", "runtime", "threads", "load ms", "first ms", "min ms", "median ms", "p90 ms", "p99 ms", "runs",
                 "peak RSS MiB", "size KiB", "x eager", "GFLOP/s", "% peak", "OS threads"]
@@ -283,7 +312,7 @@ def write_charts(rep: Report, devs: list[Device], out: Path) -> list[dict]:
 def build(results: dict, devs: list[Device], out: Path, regen: str) -> Path:
     rep = Report(results, regen)
     front = write_charts(rep, devs, out)
-    lines = (rep.header() + rep.targets() + rep.latency() + rep.accuracy() + rep.pareto(front) + rep.cost()
+    lines = (rep.header() + rep.targets() + rep.floor() + rep.latency() + rep.accuracy() + rep.pareto(front) + rep.cost()
              + rep.reference() + rep.devices(devs) + rep.machine())
     path = out / "report.md"
     write_text(path, "\n".join(lines).rstrip() + "\n")

@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference-tflite", default=None,
                     help=f"MediaPipe face_landmark.tflite to time as a peer reference (or set {REFERENCE_ENV})")
     ap.add_argument("--no-accuracy", action="store_true", help="skip the per-face NME pass")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="skip the head-only floor rows (the soft-argmax head exported and timed alone)")
     args = ap.parse_args(argv)
 
     start = time.perf_counter()
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(out / "results.json", results)
 
     steps = len(thread_counts) * (1 + len(jobs)) + (0 if args.no_accuracy else 1 + sum(
-        j.role != "reference" and not j.skip_reason for j in jobs)) + 1
+        j.role not in ("reference", "floor") and not j.skip_reason for j in jobs)) + 1
     bar = tqdm(total=steps, desc="benchmarks", unit="step", dynamic_ncols=True)
     try:
         with tempfile.TemporaryDirectory(prefix="edge-lmk-bench-") as tmp:
@@ -209,6 +211,23 @@ def main(argv: list[str] | None = None) -> int:
                 ref_path = Path(tmp) / "reference_input.npy"
                 np.save(ref_path, resize_input(x, shape))
                 results["reference"].update(input_shape=list(shape), points=points)
+
+            floor_path = None
+            if not args.no_floor:
+                bar.set_postfix_str("exporting the head-only floor")
+                from .floor import floor_jobs, head_and_logits
+
+                floor_spec = min(specs, key=lambda s: s.width)
+                head, logits = head_and_logits(floor_spec, x)
+                floor_path = Path(tmp) / "floor_input.npy"
+                np.save(floor_path, logits)
+                (out / "floor").mkdir(exist_ok=True)
+                fjobs, ferrors = floor_jobs(head, logits, out / "floor")
+                jobs.extend(fjobs)
+                results["floor"] = {"from_model": floor_spec.name, "dir": str(out / "floor"), "errors": ferrors}
+                bar.total += len(fjobs) * len(thread_counts)
+                for err in ferrors:
+                    bar.write(f"floor export failed: {err}")
 
             bar.set_postfix_str("cost model")
             results["cost"]["widths"] = all_widths()
@@ -222,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             for job in jobs:
                 for n in thread_counts:
                     bar.set_postfix_str(f"{job.key} x{n}")
-                    row = latency_row(job, n, ref_path if job.role == "reference" else x_path, budget)
+                    inp = {"reference": ref_path, "floor": floor_path}.get(job.role, x_path)
+                    row = latency_row(job, n, inp, budget)
                     results["latency"].append(row)
                     if row["status"] == "failed":
                         bar.write(f"{job.key} threads={n}: failed: {row['error']}")
@@ -236,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             acc = {"data": str(data_dir), "data_kind": data_kind, "n": len(crops.records), "entries": []}
             results["accuracy"] = acc
             for job in jobs:
-                if job.role == "reference" or job.skip_reason:
+                if job.role in ("reference", "floor") or job.skip_reason:
                     continue
                 bar.set_postfix_str(f"NME {job.key}")
                 try:

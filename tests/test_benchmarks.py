@@ -74,7 +74,8 @@ def face() -> np.ndarray:
 def results_dir(artifacts, tmp_path_factory) -> Path:
     """One quick end-to-end run of the CLI on the subset (subprocess workers, accuracy on the sample)."""
     out = tmp_path_factory.mktemp("bench")
-    rc = run.main(["--artifacts", str(artifacts), "--out", str(out), "--quick", "--models", MODEL, "--threads", "1"])
+    rc = run.main(["--artifacts", str(artifacts), "--out", str(out), "--quick", "--models", MODEL, "--threads", "1",
+                   "--no-floor"])
     assert rc == 0
     return out
 
@@ -107,6 +108,23 @@ def test_onnxruntime_latency_matches_eager(benchmark, artifacts, face):
     assert opened.threads_applied == 1  # read back from the session's options
     lm, sc = split_outputs(benchmark(opened.run, face))
     ref_lm, ref_sc = split_outputs(open_runner(REGISTRY[MODEL].weights_path, threads=1).run(face))
+    np.testing.assert_allclose(lm, ref_lm, atol=1e-3)
+    np.testing.assert_allclose(sc, ref_sc, rtol=1e-3, atol=1e-3)
+
+
+def test_head_floor_artifact_is_the_models_head(tmp_path, face):
+    """The floor row times exactly the shipped model's head: same landmarks from its logits."""
+    from benchmarks.floor import floor_jobs, head_and_logits
+
+    spec = REGISTRY[MODEL]
+    head, logits = head_and_logits(spec, face)
+    assert logits.shape == (1, 68, 80, 80)
+    jobs, errors = floor_jobs(head, logits, tmp_path, formats=("onnx",))
+    assert errors == [] and [j.role for j in jobs] == ["floor"] and jobs[0].bytes > 0
+    opened = open_runner(jobs[0].path, threads=1)
+    assert opened.input_shape == (1, 68, 80, 80)
+    lm, sc = split_outputs(opened.run(logits))
+    ref_lm, ref_sc = split_outputs(open_runner(spec.weights_path, threads=1).run(face))
     np.testing.assert_allclose(lm, ref_lm, atol=1e-3)
     np.testing.assert_allclose(sc, ref_sc, rtol=1e-3, atol=1e-3)
 

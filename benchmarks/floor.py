@@ -1,0 +1,88 @@
+"""The soft-argmax head alone, exported and timed like a model: the latency floor of every width.
+
+Every width ends in the same head: a softmax over 80x80 bins for each of the 68 landmarks
+(435,200 exponentials) and the marginal moments. Its cost does not shrink with the width,
+so it bounds how fast the smallest models can be. The run exports the head by itself
+(input: the (1,K,S,S) heatmap logits the shipped model produces for the benchmark face)
+with the same lowering as the real artifacts and times it in each runtime as a ``floor`` row.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from edge_lmk.heads import SoftArgmaxHead
+from edge_lmk.models import ModelSpec
+
+from .files import size_on_disk
+from .plan import Job
+
+FLOOR_MODEL = "softargmax_head"
+
+
+class HeadOnly(nn.Module):
+    """(1,K,S,S) heatmap logits -> landmarks (1,K,2) and scale (1,K), exactly the models' head."""
+
+    def __init__(self, head: SoftArgmaxHead):
+        super().__init__()
+        self.head = head
+
+    def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, spread, _ = self.head(logits)
+        return mean, spread.mean(-1)
+
+
+def head_and_logits(spec: ModelSpec, x: np.ndarray) -> tuple[SoftArgmaxHead, np.ndarray]:
+    """The shipped model's head (its beta and scale kind come from the checkpoint, not the registry
+    defaults) and its heatmap logits for input ``x`` (1,3,S,S) -> (1,K,S,S) float32."""
+    model = spec.load()
+    with torch.inference_mode():
+        return model.head, model.generator(torch.from_numpy(x)).numpy().astype(np.float32)
+
+
+def _export_pte(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = torch.export.export(module, (example,), strict=False)
+    path.write_bytes(to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+
+
+def _export_tflite(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    import litert_torch
+
+    litert_torch.convert(module, (example,)).export(str(path))
+
+
+def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    torch.onnx.export(module, (example,), str(path), input_names=["logits"], output_names=["landmarks", "scale"],
+                      opset_version=18, dynamo=True, external_data=False, verbose=False)
+
+
+# format -> (suffix, exporter, runtime); the same lowering paths as export/ (XNNPACK, litert-torch, dynamo ONNX)
+EXPORTERS = {"executorch": (".pte", _export_pte, "executorch"),
+             "tflite": (".tflite", _export_tflite, "litert"),
+             "onnx": (".onnx", _export_onnx, "onnxruntime")}
+
+
+def floor_jobs(head: SoftArgmaxHead, logits: np.ndarray, folder: Path,
+               formats: tuple[str, ...] = tuple(EXPORTERS)) -> tuple[list[Job], list[str]]:
+    """Export ``head`` into ``folder`` for ``formats``; -> (jobs, errors of formats that failed)."""
+    module = HeadOnly(head).eval()
+    example = torch.from_numpy(logits)
+    jobs, errors = [], []
+    for fmt in formats:
+        suffix, export, runtime = EXPORTERS[fmt]
+        path = folder / f"{FLOOR_MODEL}{suffix}"
+        try:
+            with torch.no_grad():
+                export(module, example, path)
+        except Exception as e:  # a missing converter drops that floor row only
+            errors.append(f"{fmt}: {type(e).__name__}: {e}")
+            continue
+        jobs.append(Job(f"{FLOOR_MODEL}/{fmt}/fp32", "floor", FLOOR_MODEL, None, fmt, "fp32", runtime, str(path),
+                        size_on_disk(path)))
+    return jobs, errors
