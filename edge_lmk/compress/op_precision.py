@@ -64,3 +64,22 @@ def tflite_precision(model_content: bytes) -> dict:
         key = "convert" if name in ("QUANTIZE", "DEQUANTIZE") else (dtypes.get(ins[0], "?") if ins else "none")
         out.setdefault(key, Counter())[name] += 1
     return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
+
+
+def coreml_precision(mlmodel) -> dict:
+    """Core ML program ops by dtype of their output; constexpr_* ops (compressed weights, expanded
+    at load) are listed under ``weights`` with the stored dtype of their data."""
+    from coremltools.converters.mil.mil.types import builtin_to_string as name_of
+
+    out: dict[str, Counter] = {}
+    for op in mlmodel._mil_program.functions["main"].operations:
+        if op.op_type == "const":
+            continue
+        if op.op_type.startswith("constexpr_"):
+            stored = next((v for k, v in op.inputs.items() if k in ("quantized_data", "indices", "data")), None)
+            kind = f"weights:{name_of(stored.dtype) if stored is not None else '?'}"
+            out.setdefault(kind, Counter())[op.op_type] += 1
+            continue
+        dtype = name_of(op.outputs[0].dtype) if op.outputs else "none"
+        out.setdefault(dtype, Counter())[op.op_type] += 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
