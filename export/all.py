@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -119,7 +120,12 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
         with output_to(log):
             entry["parity"] = check_artifact(path, crops, ref)
         entry["parity_s"] = round(time.perf_counter() - t1, 2)
-        problems = within(entry["parity"], target.tolerance)
+        entry["parity"]["rel_delta_nme"] = entry["parity"]["delta_nme"] / entry["parity"]["nme_torch"]
+        side = json.loads(sidecar_path(path).read_text())
+        for key in ("op_precision", "compression"):  # which ops ran in what precision, and the config used
+            if key in side:
+                entry[key] = side[key]
+        problems = within(entry["parity"], target.tolerance, str(spec.width))
         entry["status"], entry["error"] = ("parity_failed", "; ".join(problems)) if problems else ("ok", None)
     except Exception as e:  # one row's failure is recorded and the others still run
         entry["error"] = f"{type(e).__name__}: {e}".strip()

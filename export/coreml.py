@@ -32,15 +32,19 @@ import numpy as np
 import torch
 
 from edge_lmk import __version__ as EDGE_LMK_VERSION
+from edge_lmk.compress import config_for, quantize
+from edge_lmk.compress.op_precision import coreml_precision
 from edge_lmk.models import ModelSpec, count_params, fold_batchnorm
 from edge_lmk.runtimes.coreml_runtime import (INPUT_NAME, META_CARD, META_CONTRACT, OUTPUT_NAMES, CoreMLPredictor,
                                               package_sha256, sidecar_path)
 
-PRECISIONS = ("fp32", "fp16")
+from .compression import describe
+
+PRECISIONS = ("fp32", "fp16", "int8-weights", "palettized-8bit", "palettized-4bit")
 SIDECAR_FORMAT = "edge-lmk-coreml/1"
 # Smoke-run bound on max |landmark difference| vs the PyTorch model, in crop pixels, on one
 # real face. It catches a broken graph, not a precision regression (that is the parity test).
-SMOKE_MAX_PX = {"fp32": 0.05, "fp16": 1.0}
+SMOKE_MAX_PX = {"fp32": 0.05, "fp16": 1.0, "int8-weights": 2.0, "palettized-8bit": 2.0, "palettized-4bit": 40.0}
 LICENSE = ("Code: Apache-2.0. Weights: trained on 300-W (iBUG; LFPW/HELEN photos), research and non-commercial "
            "use only; see edge_lmk/sample/README.md.")
 
@@ -220,6 +224,10 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
         exported = capture(model, spec)
         stage = "convert"
         mlmodel = convert(exported, spec, precision)
+        if precision not in ("fp32", "fp16"):
+            # Weight-only compression of the fp32 program (edge_lmk.compress, coremltools.optimize).
+            stage = "compress"
+            mlmodel = quantize(mlmodel, config_for("coreml", precision), spec)
         stage = "annotate"
         annotate(mlmodel, model, spec, precision)
         stage = "save"
@@ -232,7 +240,9 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
                 "loss": spec.loss, "precision": precision, "contract": spec.contract.to_dict(),
                 "bytes": package_bytes(staged), "sha256": package_sha256(staged),
                 "capture": "torch.export", "minimum_deployment_target": "iOS16",
-                "tools": _tool_versions(), "smoke_run": smoke}
+                "tools": _tool_versions(), "smoke_run": smoke, "op_precision": coreml_precision(mlmodel)}
+        if precision not in ("fp32", "fp16"):
+            info["compression"] = describe(config_for("coreml", precision))
         # Drop a stale sidecar first: its sha256 would reject the new package until rewritten.
         sidecar_path(out).unlink(missing_ok=True)
         _replace_dir(staged, out, scratch)

@@ -46,9 +46,12 @@ def check_artifact(path: Path, crops: CropSet, ref: Reference) -> dict:
     return compare(load_predictor(str(path)), crops, ref)
 
 
-def within(parity: dict, tol: Tolerance) -> list[str]:
-    """Reasons the parity result breaks ``tol`` (empty list when it passes)."""
+def within(parity: dict, tol: Tolerance, width: str = "") -> list[str]:
+    """Reasons the parity result breaks ``tol`` for a model of ``width`` (empty list when it passes)."""
     problems = []
+    rel = tol.rel_for(width)
+    if rel is not None and parity["delta_nme"] > rel * parity["nme_torch"]:
+        problems.append(f"delta NME {parity['delta_nme']:+.4f} > {rel:.0%} of fp32 NME {parity['nme_torch']:.3f}")
     if not np.isfinite(parity["nme_artifact"]):
         problems.append("non-finite NME")
     if tol.delta_nme is not None and abs(parity["delta_nme"]) > tol.delta_nme:

@@ -9,8 +9,9 @@ from pathlib import Path
 from edge_lmk.data.pts import atomic_write_bytes
 
 MANIFEST_FORMAT = "edge-lmk-manifest/1"
-COLUMNS = ("model", "format", "precision", "bytes", "nme", "delta NME", "max px", "status")
-TOL_LABELS = {"delta_nme": "|delta NME|", "max_px": "max px"}
+COLUMNS = ("model", "format", "precision", "bytes", "nme", "delta NME", "rel", "max px", "status")
+TOL_LABELS = {"delta_nme": "|delta NME|", "max_px": "max px", "rel_delta_nme": "delta NME / fp32 NME",
+              "rel_by_width": "by width"}
 TOOLS = ("torch", "executorch", "coremltools", "litert-torch", "ai-edge-litert", "onnx", "onnxscript", "onnxruntime")
 
 
@@ -37,7 +38,8 @@ def row_cells(entry: dict) -> list[str]:
     status = entry["status"] if entry["status"] == "ok" else f"{entry['status']}: {entry.get('error', '')}"
     fmt = entry["format"] + (f" ({entry['variant']})" if entry.get("variant") else "")
     return [entry["model"], fmt, entry["precision"], _fmt(entry.get("bytes"), ","), _fmt(p.get("nme_artifact"), ".3f"),
-            _fmt(p.get("delta_nme"), "+.5f", 5), _fmt(p.get("max_px"), ".5f"), status]
+            _fmt(p.get("delta_nme"), "+.5f", 5), _fmt(p.get("rel_delta_nme"), "+.2%"), _fmt(p.get("max_px"), ".5f"),
+            status]
 
 
 def text_table(entries: list[dict]) -> str:
@@ -54,7 +56,7 @@ def text_table(entries: list[dict]) -> str:
 def markdown_table(entries: list[dict]) -> str:
     cells = [[c.replace("|", "\\|") for c in row_cells(e)] for e in entries]
     head = "| " + " | ".join(COLUMNS) + " |"
-    sep = "|" + "|".join("---:" if i in (3, 4, 5, 6) else "---" for i in range(len(COLUMNS))) + "|"
+    sep = "|" + "|".join("---:" if i in (3, 4, 5, 6, 7) else "---" for i in range(len(COLUMNS))) + "|"
     return "\n".join([head, sep] + ["| " + " | ".join(r) + " |" for r in cells])
 
 
@@ -80,7 +82,7 @@ def write_report(path: Path, entries: list[dict], run: dict) -> None:
         markdown_table(entries), "",
         "fp32 PyTorch reference NME: " + ", ".join(f"{m} {v:.3f}" for m, v in refs.items()), "",
         "Tolerances: " + "; ".join(f"{k}: " + " and ".join(f"{TOL_LABELS.get(n, n)} <= {v}" for n, v in t.items()
-                                                             if v is not None)
+                                                             if v not in (None, [], ()))
                                    for k, t in run.get("tolerances", {}).items()) + ".", "",
         "Tools: " + ", ".join(f"{k} {v}" for k, v in tool_versions().items() if v), "",
     ]

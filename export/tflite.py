@@ -10,6 +10,12 @@ transposes itself, so callers feed exactly what the other runtimes get.
 fp16 is litert-torch's ``full_fp16_recipe``: weights stored as float16 and dequantized
 once at load (ai-edge-quantizer FLOAT_CAST, weight-only). Activations stay float32 on CPU;
 the GPU delegate runs such models in fp16. It halves the weights, not the arithmetic.
+
+int8 is ai-edge-quantizer static int8 on that float model (``edge_lmk.compress.quantize`` with
+``Int8Config("litert")``, calibrated on training faces): CONV_2D, MAX_POOL_2D and
+RESIZE_NEAREST_NEIGHBOR run as int8 kernels; the head (softmax, expectation, scale) stays
+float32, and the input/outputs stay float32 as the contract says. The sidecar's
+``op_precision`` lists the interpreter's ops by the dtype they run in.
 """
 from __future__ import annotations
 
@@ -22,12 +28,13 @@ from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
 from .artifact import contract_json, resolve_out, save_bytes, write_sidecar
+from .compression import describe
 from .capture import INPUT_NAME, OUTPUT_NAMES, capture, example_input
 from .smoke import smoke_run
 
 FORMAT = "tflite"
 SUFFIX = ".tflite"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class _NamedOutputs(torch.nn.Module):
@@ -46,21 +53,28 @@ class _NamedOutputs(torch.nn.Module):
 
 
 def _quant_config(precision: str):
-    if precision == "fp32":
+    if precision != "fp16":
         return None
     from litert_torch.generative.quantize import quant_recipes
 
     return quant_recipes.full_fp16_recipe()
 
 
-def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: str) -> bytes:
-    """ExportedProgram -> .tflite flatbuffer bytes with signature ``image`` -> ``landmarks``, ``scale``."""
+def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: str, config=None) -> bytes:
+    """ExportedProgram -> .tflite flatbuffer bytes with signature ``image`` -> ``landmarks``, ``scale``.
+
+    With an ``Int8Config`` the float flatbuffer is then quantized by ai-edge-quantizer."""
     import litert_torch
 
     # litert-torch re-traces what it is given; giving it the captured graph keeps one capture for all targets.
     edge = litert_torch.convert(_NamedOutputs(program.module()), sample_kwargs={INPUT_NAME: example_input(spec)},
                                 quant_config=_quant_config(precision))
-    return edge.model_content()
+    data = edge.model_content()
+    if config is not None:
+        from edge_lmk.compress import quantize
+
+        data = quantize(data, config, spec)
+    return data
 
 
 def embed_metadata(data: bytes, name: str, payload: str) -> bytes:
@@ -79,15 +93,24 @@ def embed_metadata(data: bytes, name: str, payload: str) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32") -> Path:
-    """Write ``out/<name>_<precision>.tflite`` (or ``out`` itself if it ends in .tflite); returns its path."""
+def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32", config=None) -> Path:
+    """Write ``out/<name>_<precision>.tflite`` (or ``out`` itself if it ends in .tflite); returns its path.
+
+    ``config`` overrides the precision's compression config (``edge_lmk.compress.config_for``)."""
     if precision not in PRECISIONS:
         raise ValueError(f"tflite: precision {precision!r} not supported here (have {', '.join(PRECISIONS)})")
+    from edge_lmk.compress import config_for
+    from edge_lmk.compress.op_precision import tflite_precision
+
+    config = config or (config_for(FORMAT, precision) if precision == "int8" else None)
     path = resolve_out(out, spec, precision, SUFFIX)
     program = capture(model, spec)
-    data = convert(program, spec, precision)
+    data = convert(program, spec, precision, config)
     data = embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision))
     save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
-    write_sidecar(path, spec, FORMAT, precision, {"runtime": "litert", "converter": "litert-torch",
-                                                  "weights": "float16" if precision == "fp16" else "float32"})
+    extra = {"runtime": "litert", "converter": "litert-torch", "op_precision": tflite_precision(data),
+             "weights": {"fp16": "float16", "int8": "int8"}.get(precision, "float32")}
+    if config is not None:
+        extra["compression"] = describe(config)
+    write_sidecar(path, spec, FORMAT, precision, extra)
     return path

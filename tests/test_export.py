@@ -26,6 +26,7 @@ from export.parity import check_artifact, reference
 from export.targets import FP32, TARGETS, Target, TargetUnavailable, all_targets, select
 
 FORMATS = ["executorch", "tflite", "onnx"]
+PRECISIONS = ["fp32", "fp16"]
 MODELS = [s.name for s in list_models() if s.loss == "laplacekl" and s.width in (Fraction(1, 16), Fraction(1, 8))]
 
 
@@ -33,7 +34,9 @@ MODELS = [s.name for s in list_models() if s.loss == "laplacekl" and s.width in 
 def exported(tmp_path_factory, sample_test):
     assert MODELS, "the 1/16 and 1/8 LaplaceKL weights should ship with the package"
     out = tmp_path_factory.mktemp("artifacts")
-    status = export_all.main(["--models", *MODELS, "--formats", *FORMATS, "--out", str(out)])
+    # Float rows only: the int8 rows have their own tests (tests/test_compress.py).
+    status = export_all.main(["--models", *MODELS, "--formats", *FORMATS, "--precisions", *PRECISIONS,
+                              "--out", str(out)])
     manifest = json.loads((out / "manifest.json").read_text())
     return out, manifest, status
 
@@ -54,7 +57,7 @@ def artifacts(manifest: dict, precision: str | None = None) -> list[dict]:
 
 def test_every_target_exported(exported):
     out, manifest, status = exported
-    expected = {(m, t.key) for m in MODELS for t in select(FORMATS)}
+    expected = {(m, t.key) for m in MODELS for t in select(FORMATS, PRECISIONS)}
     got = {(e["model"], f"{e['format']}/{e['precision']}" + (f"/{e['variant']}" if e["variant"] else ""))
            for e in manifest["artifacts"]}
     assert got == expected
@@ -206,7 +209,8 @@ def test_target_table_has_coreml_rows_and_no_uninstalled_optional_rows():
     keys = {t.key: t for t in TARGETS}
     assert keys["coreml/fp32"].module == keys["coreml/fp16"].module == "export.coreml"
     assert {t.format for t in TARGETS} == {"executorch", "coreml", "tflite", "onnx"}
-    assert all(t.precision == "fp32" or t.format in ("coreml", "tflite") for t in TARGETS)
+    float_rows = [t for t in TARGETS if t.precision in ("fp32", "fp16")]
+    assert all(t.precision == "fp32" or t.format in ("coreml", "tflite") for t in float_rows)
     with pytest.raises(ValueError, match="unknown format"):
         select(["tensorrt"])
     import importlib.util

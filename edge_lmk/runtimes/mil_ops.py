@@ -604,3 +604,40 @@ def _gather_along_axis(a: OpArgs):
 @op("shape")
 def _shape(a: OpArgs):
     return torch.tensor(tuple(a.tensor("x").shape), dtype=torch.int32)
+
+
+# ------------------------------------------------------------------------------------------
+# Compressed weights (coremltools.optimize, iOS16 ops): expanded to dense fp32 at load by Core
+# ML; here on every run, which costs microseconds for these models.
+# ------------------------------------------------------------------------------------------
+
+def _along(v: torch.Tensor, axis: int, rank: int) -> torch.Tensor:
+    """Per-channel vector -> broadcastable along ``axis`` of a rank-``rank`` tensor; scalars pass."""
+    if v.dim() == 0 or v.numel() == 1:
+        return v.reshape(())
+    shape = [1] * rank
+    shape[_axis(axis, rank)] = -1
+    return v.reshape(shape)
+
+
+@op("constexpr_affine_dequantize")
+def _constexpr_affine_dequantize(a: OpArgs):
+    """output = (quantized_data - zero_point) * scale, zero_point/scale per ``axis`` or scalar."""
+    q = a.tensor("quantized_data").to(torch.float32)
+    axis = int(a.value("axis"))
+    zp = torch.as_tensor(a.value("zero_point"), dtype=torch.float32)
+    scale = torch.as_tensor(a.value("scale"), dtype=torch.float32)
+    return (q - _along(zp, axis, q.dim())) * _along(scale, axis, q.dim())
+
+
+@op("constexpr_lut_to_dense")
+def _constexpr_lut_to_dense(a: OpArgs):
+    """output[i] = lut[index_i], indices packed nbits = log2(len(lut)) each, least significant bit first."""
+    lut = a.tensor("lut").to(torch.float32).reshape(-1)
+    shape = [int(s) for s in a.value("shape")]
+    n = int(np.prod(shape))
+    nbits = int(round(math.log2(lut.numel())))
+    packed = a.tensor("indices").to(torch.uint8).numpy().reshape(-1)
+    bits = np.unpackbits(packed, bitorder="little")[: n * nbits].reshape(n, nbits).astype(np.int64)
+    idx = torch.from_numpy(bits @ (1 << np.arange(nbits, dtype=np.int64)))
+    return lut[idx].reshape(shape)
