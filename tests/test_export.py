@@ -26,7 +26,8 @@ from export.parity import check_artifact, reference
 from export.targets import FP32, TARGETS, Target, TargetUnavailable, all_targets, select
 
 FORMATS = ["executorch", "tflite", "onnx"]
-MODELS = [s.name for s in list_models() if s.loss == "laplacekl" and s.width in (Fraction(1, 16), Fraction(1, 8))]
+MODELS = [s.name for s in list_models() if s.loss == "laplacekl" and s.width in (Fraction(1, 16), Fraction(1, 8))
+          and not s.pruned]
 
 
 @pytest.fixture(scope="module")

@@ -125,20 +125,28 @@ def test_explicit_channels_checkpoint_roundtrip(tmp_path):
     assert spec_from_config(parent.config()).block_channels is None
 
 
-def test_prune_cli_then_train_init_from(tmp_path, sample_train):
-    env = {**os.environ, "PYTHONPATH": str(REPO_DIR), "OMP_NUM_THREADS": "1"}
+def test_prune_cli_then_train_init_from(tmp_path, sample_train, monkeypatch, capsys):
+    from edge_lmk.compress import prune as prune_cli
+    from edge_lmk.train import main as train_main
+
+    import signal
+
+    monkeypatch.chdir(tmp_path)  # train caches canvases under ./runs
+    threads, sigterm = torch.get_num_threads(), signal.getsignal(signal.SIGTERM)
     ckpt = tmp_path / "p.pt"
-    out = subprocess.run([sys.executable, "-m", "edge_lmk.compress.prune", "--model", "laplacekl_w1_8", "--amount",
-                          "0.5", "--criterion", "taylor", "--calib-faces", "8", "--data", str(sample_train), "--out",
-                          str(ckpt), "--threads", "1"], capture_output=True, text=True, check=True, env=env,
-                         cwd=tmp_path).stdout
-    assert "30,588 -> 7,984 params" in out and "laplacekl_w1_8_p74" in out
-    model, spec, payload = load_checkpoint(ckpt)
-    assert spec.name == "laplacekl_w1_8_p74" and spec.parent == "laplacekl_w1_8" and spec.beta == 10.0
-    assert payload["config"]["pruning"]["criterion"] == "taylor" and count_params(model) == 7984
-    subprocess.run([sys.executable, "-m", "edge_lmk.train", "--init-from", str(ckpt), "--data", str(sample_train),
-                    "--val-fraction", "0.2", "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run"),
-                    "--threads", "1"], capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
+    try:
+        prune_cli.main(["--model", "laplacekl_w1_8", "--amount", "0.5", "--criterion", "taylor", "--calib-faces", "8",
+                        "--data", str(sample_train), "--out", str(ckpt)])
+        out = capsys.readouterr().out
+        assert "30,588 -> 7,984 params" in out and "laplacekl_w1_8_p74" in out
+        model, spec, payload = load_checkpoint(ckpt)
+        assert spec.name == "laplacekl_w1_8_p74" and spec.parent == "laplacekl_w1_8" and spec.beta == 10.0
+        assert payload["config"]["pruning"]["criterion"] == "taylor" and count_params(model) == 7984
+        train_main(["--init-from", str(ckpt), "--data", str(sample_train), "--val-fraction", "0.2", "--epochs", "1",
+                    "--batch-size", "8", "--out", str(tmp_path / "run"), "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+        signal.signal(signal.SIGTERM, sigterm)
     tuned, tspec, tpay = load_checkpoint(tmp_path / "run" / "best.pt")
     assert tspec.name == "laplacekl_w1_8_p74" and tspec.channels == spec.channels and tspec.beta == 10.0
     assert tpay["config"]["parent"] == "laplacekl_w1_8" and count_params(tuned) == 7984
