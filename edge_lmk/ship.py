@@ -123,7 +123,8 @@ def card_markdown(card: dict) -> str:
                      + (f", 300-W common NME {pr['parent_test_common_nme']:.3f}" if pr.get("parent_test_common_nme")
                         else "") + " |")
         lines += ["", "## Pruning", "", f"Config: `{json.dumps(pr['config'])}`", "", f"    {pr['prune_command']}",
-                  "", f"Fine-tuned for {pr['finetune_epochs']} epochs:"]
+                  "", f"then fine-tuned for {pr['finetune_epochs']} epochs (best on validation: "
+                  f"{card['training']['best_epoch']}):", "", f"    {pr['finetune_command']}"]
     lines += ["", "## Training", "", card["training"]["data"], "", f"    {card['training']['command']}", "",
               card["training"]["optimizer"], "", "## Parameters vs the paper", "", card["param_note"], "",
               "## Preprocessing contract", "", "```json", json.dumps(card["contract"], indent=2), "```", ""]

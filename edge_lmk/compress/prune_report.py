@@ -73,8 +73,12 @@ def chart(rs: list[dict], path: Path, title: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("300-W common NME (%)")
-    top = max([r["nme"] for r in ladder + pruned], default=10)
-    ax.set_ylim(0, min(top * 1.1, 15))
+    top = min(max([r["nme"] for r in ladder + pruned], default=10) * 1.1, 15)
+    ax.set_ylim(0, top)
+    for r in ladder + pruned:  # points above the axis: say so at the top edge
+        if r["nme"] > top:
+            ax.annotate(f"{r['name']}: {r['nme']:.1f} (off chart)", (r["params"], top), textcoords="offset points",
+                        xytext=(-5, -12), ha="right", fontsize=7, color="grey")
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)

@@ -144,6 +144,8 @@ for _loss in LOSS_NAMES:
 PRUNED: dict[str, tuple[str, dict[str, tuple[int, int]]]] = {
     "laplacekl_w1_4_p52": ("laplacekl_w1_4", {"enc0": (11, 11), "enc1": (22, 22), "enc2": (22, 22), "enc3": (22, 22),
                                               "dec2": (22, 22), "dec1": (22, 22), "dec0": (11, 11)}),
+    "laplacekl_w1_8_p43": ("laplacekl_w1_8", {"enc0": (6, 6), "enc1": (12, 12), "enc2": (12, 12), "enc3": (12, 12),
+                                              "dec2": (12, 12), "dec1": (12, 12), "dec0": (6, 6)}),
 }
 for _name, (_parent, _blocks) in PRUNED.items():
     _p = REGISTRY[_parent]
