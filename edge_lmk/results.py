@@ -22,14 +22,16 @@ TARGETS = {"1/16": 6.0, "1/8": 4.2, "1/4": 3.6, "1/2": 3.4, "1": 3.3}
 def table() -> str:
     rows = ["| model | width | loss | params | bytes | epochs | val NME | **300-W common NME** | AUC@8 | FR@8 | "
             "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width)))
+    # pruned variants (width = their parent's) sort right after their parent, by decreasing size
+    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.pruned, -s.card().get("params", 0)))
     for s in specs:
         c = s.card()
         t = c.get("test_common", {})
-        paper = PAPER.get(s.loss, {}).get(str(s.width))
-        tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" else None
+        paper = None if s.pruned else PAPER.get(s.loss, {}).get(str(s.width))
+        tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" and not s.pruned else None
+        width = f"{s.width} pruned" if s.pruned else s.width
         rows.append(
-            f"| `{s.name}` | {s.width} | {s.loss} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
+            f"| `{s.name}` | {width} | {s.loss} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
             f"{c.get('training', {}).get('epochs_trained', '?')} | {c.get('training', {}).get('val_nme', 0):.2f} | "
             f"**{t.get('nme', float('nan')):.2f}** | {t.get('auc8', float('nan')):.3f} | "
             f"{100 * t.get('fr8', float('nan')):.1f}% | {'<= %.1f' % tgt if tgt else '-'} | "
@@ -38,7 +40,9 @@ def table() -> str:
             "`python -m edge_lmk.evaluate --model NAME --data ../shared/data/300w/test_common`; the table is "
             "rebuilt from the model cards by `python -m edge_lmk.results --readme`. Our models were trained on the "
             "1677 of the standard 3148 300-W training faces that are available here; the paper's numbers are on the "
-            "full set (common is about 0.82 x full), with all 3148 training faces.\n")
+            "full set (common is about 0.82 x full), with all 3148 training faces. \"pruned\" rows are structurally "
+            "pruned from the model of that width and fine-tuned (epochs: fine-tune epochs; "
+            "`python -m edge_lmk.compress.prune_report`).\n")
     return "\n".join(rows) + "\n" + note
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from .contract import PreprocessContract
 from .data.pts import atomic_write_bytes
-from .models.generator import branch_channels, count_params
+from .models.generator import block_channels_dict, branch_channels, count_params
 from .models.registry import REGISTRY, WEIGHTS_DIR, load_checkpoint, save_checkpoint
 from .paths import default_test_dir
 
@@ -39,20 +40,32 @@ PARAM_NOTE = ("Channels per branch (80/40/20/10 px) at full width are (64, 128, 
               "smaller than the paper's.")
 
 
+# train flags written into a pruned model's fine-tune command when the run used them
+FINETUNE_FLAGS = ("init_from", "epochs", "lr", "warmup_epochs", "ema", "beta", "batch_size", "weight_decay", "dropout",
+                  "seed", "max_minutes", "threads", "out")
+
+
 def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Path) -> dict:
     cfg = ckpt["config"]
     args = ckpt.get("train_args", {})
     hist_path = run / "log.json"
     history = json.loads(hist_path.read_text()) if hist_path.exists() else []
-    cmd = "python -m edge_lmk.train " + " ".join(
-        f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in
-        (("width", cfg["width"]), ("loss", cfg["loss"]), ("epochs", args.get("epochs")),
-         ("seed", args.get("seed")), ("out", str(run))) if v is not None)
-    model = load_checkpoint(weights)[0]
-    paper = PAPER.get(cfg["loss"], {}).get(cfg["width"])
+    pruned = cfg.get("parent") is not None
+    if pruned:
+        cmd = "python -m edge_lmk.train " + " ".join(
+            f"--{k.replace('_', '-')} {shlex.quote(str(args[k]))}" for k in FINETUNE_FLAGS
+            if args.get(k) is not None)
+    else:
+        cmd = "python -m edge_lmk.train " + " ".join(
+            f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in
+            (("width", cfg["width"]), ("loss", cfg["loss"]), ("epochs", args.get("epochs")),
+             ("seed", args.get("seed")), ("out", str(run))) if v is not None)
+    model, spec, _ = load_checkpoint(weights)
+    paper = None if pruned else PAPER.get(cfg["loss"], {}).get(cfg["width"])
     card = {
-        "name": name, "width": cfg["width"], "loss": cfg["loss"], "channels": list(branch_channels(
-            __import__("fractions").Fraction(cfg["width"]))),
+        "name": name, "width": cfg["width"], "loss": cfg["loss"],
+        "channels": None if pruned else list(branch_channels(__import__("fractions").Fraction(cfg["width"]))),
+        "block_channels": block_channels_dict(spec.channels),
         "params": count_params(model), "bytes": weights.stat().st_size,
         "training": {"data": DATA_NOTE, "command": cmd, "epochs_planned": args.get("epochs"),
                      "epochs_trained": len(history), "best_epoch": ckpt.get("epoch"),
@@ -63,6 +76,18 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
         "param_note": PARAM_NOTE,
         "contract": ckpt["contract"],
     }
+    if pruned:
+        parent = REGISTRY.get(cfg["parent"])
+        pc = parent.card() if parent else {}
+        pr = dict(cfg.get("pruning") or {})
+        card["pruning"] = {
+            "parent": cfg["parent"], "parent_params": pr.pop("parent_params", None), "params": card["params"],
+            "params_removed": (1 - card["params"] / pc["params"]) if pc.get("params") else None,
+            "parent_test_common_nme": pc.get("test_common", {}).get("nme"),
+            "prune_command": pr.pop("command", None), "config": {k: v for k, v in pr.items() if k != "params"},
+            "finetune_command": cmd, "finetune_epochs": len(history)}
+        card["param_note"] = (f"Structurally pruned from {cfg['parent']} (whole channels removed, dense and smaller), "
+                              "then fine-tuned; see edge_lmk/compress/prune.py.")
     if test:
         card["test_common"] = {k: test[k] for k in ("nme", "auc8", "fr8", "n")}
         card["test_common"]["command"] = f"python -m edge_lmk.evaluate --model {name} --data {test['data']}"
@@ -72,12 +97,18 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
 def card_markdown(card: dict) -> str:
     t = card.get("test_common")
     p = card.get("paper")
-    lines = [f"# {card['name']}", "",
-             f"LaplaceKL-paper recombinator generator at width {card['width']}, trained with the "
-             f"`{card['loss']}` loss.", "",
+    pr = card.get("pruning")
+    intro = (f"LaplaceKL-paper recombinator generator at width {card['width']}, trained with the "
+             f"`{card['loss']}` loss." if not pr else
+             f"`{pr['parent']}` (LaplaceKL-paper recombinator generator, width {card['width']}, `{card['loss']}` "
+             f"loss) with whole channels pruned away by the `{pr['config'].get('criterion')}` criterion, then "
+             f"fine-tuned: a smaller dense model, not masked zeros.")
+    arch = (f"| channels per branch | {card['channels']} |" if card.get("channels") else
+            f"| channels per block (mid, out) | {json.dumps(card['block_channels'])} |")
+    lines = [f"# {card['name']}", "", intro, "",
              "| | |", "|---|---|",
              f"| parameters | {card['params']:,} |", f"| weights file | {card['bytes']:,} bytes (fp32) |",
-             f"| channels per branch | {card['channels']} |",
+             arch,
              f"| epochs trained | {card['training']['epochs_trained']} of {card['training']['epochs_planned']} "
              f"(best on validation: {card['training']['best_epoch']}) |",
              f"| validation NME | {card['training']['val_nme']:.3f} |"]
@@ -87,6 +118,13 @@ def card_markdown(card: dict) -> str:
     if p:
         lines.append(f"| paper (full set, 3148 training faces) | NME {p['nme_full']}"
                      + (f", {p['params']:,.0f} params |" if p["params"] else " |"))
+    if pr:
+        lines.append(f"| parent | `{pr['parent']}`: {pr['parent_params']:,} params"
+                     + (f", 300-W common NME {pr['parent_test_common_nme']:.3f}" if pr.get("parent_test_common_nme")
+                        else "") + " |")
+        lines += ["", "## Pruning", "", f"Config: `{json.dumps(pr['config'])}`", "", f"    {pr['prune_command']}",
+                  "", f"then fine-tuned for {pr['finetune_epochs']} epochs (best on validation: "
+                  f"{card['training']['best_epoch']}):", "", f"    {pr['finetune_command']}"]
     lines += ["", "## Training", "", card["training"]["data"], "", f"    {card['training']['command']}", "",
               card["training"]["optimizer"], "", "## Parameters vs the paper", "", card["param_note"], "",
               "## Preprocessing contract", "", "```json", json.dumps(card["contract"], indent=2), "```", ""]
@@ -109,9 +147,11 @@ def main(argv=None):
     name = args.name or spec.name
     if name not in REGISTRY:
         raise SystemExit(f"{name}: not a registry name")
+    if REGISTRY[name].channels != spec.channels:
+        raise SystemExit(f"{name}: the run's channels {block_channels_dict(spec.channels)} differ from the registry's "
+                         f"{block_channels_dict(REGISTRY[name].channels)} (edge_lmk/models/registry.py PRUNED)")
     dest = WEIGHTS_DIR / f"{name}.pt"
-    save_checkpoint(dest, model, REGISTRY[name].__class__(name, spec.width, spec.loss, spec.beta, spec.target_scale,
-                                                          PreprocessContract.from_dict(ckpt["contract"])))
+    save_checkpoint(dest, model, replace(spec, name=name, contract=PreprocessContract.from_dict(ckpt["contract"])))
     test = None
     if not args.no_eval:
         from .evaluate import evaluate

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def parse_args(argv=None):
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--width", default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
     ap.add_argument("--loss", default="laplacekl", choices=["laplacekl", "softargmax", "gaussiankl"])
-    ap.add_argument("--beta", type=float, default=1.0, help="softmax inverse temperature")
+    ap.add_argument("--beta", type=float, default=None,
+                    help="softmax inverse temperature (default: the --init-from checkpoint's, else 1)")
     ap.add_argument("--target-scale", type=float, default=1.0, help="b of the target distribution (KL losses)")
     ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
     ap.add_argument("--val-fraction", type=float, default=0.1)
@@ -50,7 +52,10 @@ def parse_args(argv=None):
     ap.add_argument("--no-augment", action="store_true", help="train on plain crops (the paper's setting)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="run folder (default runs/LOSS_WIDTH)")
-    ap.add_argument("--init-from", default=None, help="start from these weights (new optimizer)")
+    ap.add_argument("--init-from", default=None,
+                    help="start from these weights (new optimizer); a pruned checkpoint "
+                         "(python -m edge_lmk.compress.prune) also sets the architecture and name, and --width "
+                         "and --loss are ignored")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (resume later)")
     ap.add_argument("--unlabeled", default=None, help="unlabelled face folder: enables LaplaceKL+D adversarial training")
     ap.add_argument("--num-unlabeled", type=int, default=10000, help="use at most this many unlabelled faces")
@@ -65,10 +70,15 @@ def parse_args(argv=None):
 
 
 def make_spec(args) -> ModelSpec:
+    init = load_checkpoint(args.init_from)[1] if args.init_from else None
+    beta = args.beta if args.beta is not None else (init.beta if init else 1.0)
+    if init is not None and init.block_channels is not None:
+        # Fine-tuning a pruned (explicit-channel) model: its architecture, name and parent come with it.
+        return replace(init, beta=beta, target_scale=args.target_scale)
     w = Fraction(args.width)
     name = f"{args.loss}_{width_tag(w)}"
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
-    return ModelSpec(base.name, w, args.loss, args.beta, args.target_scale, base.contract)
+    return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract)
 
 
 class EMA:
@@ -132,7 +142,7 @@ def main(argv=None):
     print(f"{spec.name}: {len(train_recs)} train / {len(val_recs)} val faces from {', '.join(map(str, data_dirs))}; "
           f"device {device}")
 
-    loss_fn, _ = get_loss(args.loss)
+    loss_fn, _ = get_loss(spec.loss)
     crop_scale, size = spec.contract.crop_scale, spec.contract.input_size
     aug = NO_AUGMENT if args.no_augment else AugmentConfig()
     # channels_last: ~40% faster convolutions on CPU for these thin layers

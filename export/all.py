@@ -88,9 +88,15 @@ def resolve_models(names: list[str] | None) -> list[ModelSpec]:
     return [REGISTRY[n] for n in names]
 
 
+def precision_label(spec: ModelSpec, target: Target) -> str:
+    """The manifest's precision: the target's, prefixed ``pruned-`` for structurally pruned models."""
+    return f"pruned-{target.precision}" if spec.pruned else target.precision
+
+
 def base_entry(spec: ModelSpec, target: Target) -> dict:
     return {"model": spec.name, "width": str(spec.width), "loss": spec.loss, "format": target.format,
-            "precision": target.precision, "variant": target.variant or None, "path": None, "bytes": None,
+            "precision": precision_label(spec, target), "parent": spec.parent, "variant": target.variant or None,
+            "path": None, "bytes": None,
             "sha256": None, "sidecar": None, "parity": None, "tolerance": asdict(target.tolerance),
             "status": "failed", "error": None, "export_s": None, "parity_s": None}
 

@@ -18,7 +18,7 @@ def main(argv=None):
     for r in rows:
         nme = r["card"].get("test_common", {}).get("nme")
         print(f"{r['name']:24s} {r['width']:>6s} {r['loss']:>11s} {r['params']:9d} {r['bytes'] or 0:9d}  "
-              f"{'' if nme is None else f'{nme:.2f}'}")
+              f"{'' if nme is None else f'{nme:.2f}'}" + (f"  (pruned from {r['parent']})" if r.get("parent") else ""))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Branches run at 80, 40, 20 and 10 pixels. The coarse branch is upsampled and rec
 (concatenated) with the next finer branch, as in Recombinator Networks and Table 1 of the
 LaplaceKL paper. Full-width channels per branch are FULL_CHANNELS; a width multiplier scales
 them all (at least MIN_CHANNELS each).
+
+Explicit per-block channels (``block_channels``: a ``(mid, out)`` pair for each block of
+BLOCKS, e.g. from structured pruning) override the width: every conv's output count is free,
+and the inputs of the convs that consume a concatenation follow from the blocks feeding it.
 """
 from __future__ import annotations
 
@@ -19,8 +23,46 @@ MIN_CHANNELS = 2
 LEAKY_SLOPE = 0.2
 
 
+# Blocks in forward order; each is conv->BN->LeakyReLU twice, (mid, out) output channels.
+BLOCKS = ("enc0", "enc1", "enc2", "enc3", "dec2", "dec1", "dec0")
+BlockChannels = tuple[tuple[int, int], ...]  # one (mid, out) pair per block, in BLOCKS order
+
+
 def branch_channels(width: Fraction | float) -> tuple[int, ...]:
     return tuple(max(MIN_CHANNELS, round(c * float(width))) for c in FULL_CHANNELS)
+
+
+def width_block_channels(width: Fraction | float) -> BlockChannels:
+    """The per-block channels a width multiplier gives (mid = out = the branch's channels)."""
+    c0, c1, c2, c3 = branch_channels(width)
+    return tuple((c, c) for c in (c0, c1, c2, c3, c2, c1, c0))
+
+
+def normalize_block_channels(channels) -> BlockChannels:
+    """``{"enc0": [mid, out], ...}`` or a sequence of 7 pairs (BLOCKS order) -> tuple of int pairs."""
+    if isinstance(channels, dict):
+        missing = sorted(set(BLOCKS) - set(channels))
+        extra = sorted(set(channels) - set(BLOCKS))
+        if missing or extra:
+            raise ValueError(f"block channels: missing {missing}, unknown {extra}; expected {list(BLOCKS)}")
+        channels = [channels[b] for b in BLOCKS]
+    pairs = tuple((int(m), int(o)) for m, o in channels)
+    if len(pairs) != len(BLOCKS):
+        raise ValueError(f"block channels: need {len(BLOCKS)} (mid, out) pairs, got {len(pairs)}")
+    if any(c < 1 for pair in pairs for c in pair):
+        raise ValueError(f"block channels must be >= 1, got {pairs}")
+    return pairs
+
+
+def block_channels_dict(channels: BlockChannels) -> dict[str, list[int]]:
+    return {b: list(pair) for b, pair in zip(BLOCKS, channels)}
+
+
+def block_inputs(channels: BlockChannels, in_channels: int = 3) -> dict[str, int]:
+    """Input channels of each block's first conv (decoders take [upsampled coarse, skip])."""
+    out = {b: o for b, (_, o) in zip(BLOCKS, channels)}
+    return {"enc0": in_channels, "enc1": out["enc0"], "enc2": out["enc1"], "enc3": out["enc2"],
+            "dec2": out["enc3"] + out["enc2"], "dec1": out["dec2"] + out["enc1"], "dec0": out["dec1"] + out["enc0"]}
 
 
 class ConvBlock(nn.Sequential):
@@ -34,8 +76,9 @@ class ConvBlock(nn.Sequential):
         )
 
 
-def double_block(cin: int, cout: int, dropout: float = 0.0) -> nn.Sequential:
-    layers = [ConvBlock(cin, cout), ConvBlock(cout, cout)]
+def double_block(cin: int, cout: int, dropout: float = 0.0, cmid: int | None = None) -> nn.Sequential:
+    cmid = cout if cmid is None else cmid
+    layers = [ConvBlock(cin, cmid), ConvBlock(cmid, cout)]
     if dropout > 0:
         layers.append(nn.Dropout2d(dropout))
     return nn.Sequential(*layers)
@@ -44,20 +87,19 @@ def double_block(cin: int, cout: int, dropout: float = 0.0) -> nn.Sequential:
 class RecombinatorGenerator(nn.Module):
     """(B,3,80,80) RGB in [0,1] -> (B,K,80,80) heatmap logits."""
 
-    def __init__(self, width: Fraction | float = 1, num_landmarks: int = 68, dropout: float = 0.2):
+    def __init__(self, width: Fraction | float = 1, num_landmarks: int = 68, dropout: float = 0.2,
+                 block_channels=None):
         super().__init__()
-        c0, c1, c2, c3 = branch_channels(width)
-        self.channels = (c0, c1, c2, c3)
+        bc = width_block_channels(width) if block_channels is None else normalize_block_channels(block_channels)
+        self.block_channels = bc
+        self.channels = tuple(o for _, o in bc[:4])  # encoder (branch) outputs
         self.pool = nn.MaxPool2d(2)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.enc0 = double_block(3, c0)
-        self.enc1 = double_block(c0, c1)
-        self.enc2 = double_block(c1, c2)
-        self.enc3 = double_block(c2, c3, dropout)
-        self.dec2 = double_block(c3 + c2, c2, dropout)
-        self.dec1 = double_block(c2 + c1, c1, dropout)
-        self.dec0 = double_block(c1 + c0, c0)
-        self.to_heatmaps = nn.Conv2d(c0, num_landmarks, 1)
+        cin = block_inputs(bc)
+        for name, (mid, out) in zip(BLOCKS, bc):
+            setattr(self, name, double_block(cin[name], out, dropout if name in ("enc3", "dec2", "dec1") else 0.0,
+                                             mid))
+        self.to_heatmaps = nn.Conv2d(bc[-1][1], num_landmarks, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e0 = self.enc0(x)
@@ -79,9 +121,9 @@ class LandmarkNet(nn.Module):
     """
 
     def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
-                 num_landmarks: int = 68, dropout: float = 0.2):
+                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None):
         super().__init__()
-        self.generator = RecombinatorGenerator(width, num_landmarks, dropout)
+        self.generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels)
         self.head = SoftArgmaxHead(beta, scale_kind)
         # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
         # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta

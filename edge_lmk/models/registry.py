@@ -1,12 +1,18 @@
 """Registry of named model variants (timm style): each carries its preprocessing contract.
 
 A variant is *shipped* when its weights file exists in ``edge_lmk/weights``.
+
+Width-ladder variants are ``LOSS_wN_D`` (channels from the width multiplier). Structurally
+pruned variants (``edge_lmk.compress.prune``) carry explicit per-block channels and their
+parent: ``PARENT_pNN`` where NN is the percentage of the parent's parameters removed
+(``laplacekl_w1_4_p50``: laplacekl_w1_4 with half of its parameters pruned away, fine-tuned).
+They are listed in PRUNED below with the exact channels of their shipped weights.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +20,8 @@ import torch
 
 from ..contract import DEFAULT_CONTRACT, PreprocessContract
 from ..losses import get_loss
-from .generator import LandmarkNet, branch_channels, count_params
+from .generator import (BlockChannels, LandmarkNet, block_channels_dict, branch_channels, count_params,
+                        normalize_block_channels, width_block_channels)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CHECKPOINT_FORMAT = "edge-lmk-checkpoint/1"
@@ -38,6 +45,25 @@ class ModelSpec:
     beta: float = 1.0
     target_scale: float = 1.0
     contract: PreprocessContract = field(default=DEFAULT_CONTRACT)
+    # Explicit (mid, out) channels per generator block (generator.BLOCKS order); None = from ``width``.
+    block_channels: BlockChannels | None = None
+    # Pruned variants: the registry name they were pruned from (``width`` is the parent's) and the
+    # PruneConfig that produced them (a plain dict, as in the checkpoint).
+    parent: str | None = None
+    pruning: dict | None = field(default=None, hash=False)
+
+    def __post_init__(self):
+        if self.block_channels is not None:
+            object.__setattr__(self, "block_channels", normalize_block_channels(self.block_channels))
+
+    @property
+    def channels(self) -> BlockChannels:
+        """The effective per-block (mid, out) channels."""
+        return self.block_channels if self.block_channels is not None else width_block_channels(self.width)
+
+    @property
+    def pruned(self) -> bool:
+        return self.parent is not None
 
     @property
     def scale_kind(self) -> str:
@@ -56,12 +82,20 @@ class ModelSpec:
         return self.weights_path.is_file()
 
     def config(self) -> dict:
-        return {"name": self.name, "width": str(self.width), "loss": self.loss, "beta": self.beta,
-                "target_scale": self.target_scale, "scale_kind": self.scale_kind,
-                "channels": list(branch_channels(self.width))}
+        """What a checkpoint stores to rebuild the model. ``channels`` (per branch) is kept for width-ladder
+        models; pruned ones have ``channels: null`` and their architecture in ``block_channels``."""
+        cfg = {"name": self.name, "width": str(self.width), "loss": self.loss, "beta": self.beta,
+               "target_scale": self.target_scale, "scale_kind": self.scale_kind,
+               "channels": None if self.block_channels is not None else list(branch_channels(self.width)),
+               "block_channels": block_channels_dict(self.channels)}
+        if self.parent is not None:
+            cfg["parent"] = self.parent
+            cfg["pruning"] = self.pruning
+        return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
-        return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout)
+        return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout,
+                           self.block_channels)
 
     def load(self) -> LandmarkNet:
         if not self.shipped:
@@ -81,9 +115,22 @@ class ModelSpec:
 
 
 def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
-    return ModelSpec(cfg.get("name", "custom"), Fraction(cfg["width"]), cfg["loss"], float(cfg.get("beta", 1.0)),
+    """Checkpoint config -> spec. Old checkpoints (no ``block_channels``) and width-ladder ones rebuild from
+    ``width``; explicit ``block_channels`` that differ from the width's (pruned models) are kept."""
+    width = Fraction(cfg["width"])
+    blocks = cfg.get("block_channels")
+    blocks = normalize_block_channels(blocks) if blocks is not None else None
+    if blocks == width_block_channels(width) and cfg.get("parent") is None:
+        blocks = None
+    return ModelSpec(cfg.get("name", "custom"), width, cfg["loss"], float(cfg.get("beta", 1.0)),
                      float(cfg.get("target_scale", 1.0)),
-                     PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT)
+                     PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
+                     block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"))
+
+
+def pruned_name(parent: str, params_removed: float) -> str:
+    """``laplacekl_w1_4`` with 50% of its parameters removed -> ``laplacekl_w1_4_p50``."""
+    return f"{parent}_p{round(100 * params_removed):02d}"
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -91,6 +138,18 @@ for _loss in LOSS_NAMES:
     for _w in WIDTHS:
         _name = f"{_loss}_{width_tag(_w)}"
         REGISTRY[_name] = ModelSpec(_name, _w, _loss)
+
+# Pruned variants: name -> (parent, per-block (mid, out) channels of the shipped weights). The pruning
+# config, fine-tune command and numbers are in the model card (``NAME.json``) and the checkpoint.
+PRUNED: dict[str, tuple[str, dict[str, tuple[int, int]]]] = {
+    "laplacekl_w1_4_p52": ("laplacekl_w1_4", {"enc0": (11, 11), "enc1": (22, 22), "enc2": (22, 22), "enc3": (22, 22),
+                                              "dec2": (22, 22), "dec1": (22, 22), "dec0": (11, 11)}),
+    "laplacekl_w1_8_p43": ("laplacekl_w1_8", {"enc0": (6, 6), "enc1": (12, 12), "enc2": (12, 12), "enc3": (12, 12),
+                                              "dec2": (12, 12), "dec1": (12, 12), "dec0": (6, 6)}),
+}
+for _name, (_parent, _blocks) in PRUNED.items():
+    _p = REGISTRY[_parent]
+    REGISTRY[_name] = ModelSpec(_name, _p.width, _p.loss, block_channels=_blocks, parent=_parent)
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:
