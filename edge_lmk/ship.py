@@ -40,26 +40,42 @@ PARAM_NOTE = ("Channels per branch (80/40/20/10 px) at full width are (64, 128, 
               "smaller than the paper's.")
 
 
-# train flags written into a pruned model's fine-tune command when the run used them
-FINETUNE_FLAGS = ("init_from", "epochs", "lr", "warmup_epochs", "ema", "beta", "batch_size", "weight_decay", "dropout",
-                  "seed", "max_minutes", "threads", "out")
+# train flags written into a card's training command when the run set them, so the command reproduces the run
+TRAIN_FLAGS = ("width", "loss", "head_hidden", "init_from", "data", "epochs", "lr", "warmup_epochs", "ema", "beta",
+               "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "adv_weight", "d_base", "seed",
+               "threads", "out")
 
 
-def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Path) -> dict:
+def train_command(args: dict, cfg: dict, pruned: bool) -> str:
+    """The ``python -m edge_lmk.train`` command of a run, from its saved arguments."""
+    parts = []
+    for k in TRAIN_FLAGS:
+        v = args.get(k)
+        if pruned and k in ("width", "loss"):
+            continue  # a pruned run takes its architecture from --init-from
+        if k in ("width", "loss") and v is None:
+            v = cfg.get(k)
+        if v is None or v is False or (k in ("head_hidden", "unlabeled") and not v):
+            continue
+        if k in ("num_unlabeled", "adv_weight", "d_base") and not args.get("unlabeled"):
+            continue  # adversarial options mean nothing without unlabelled faces
+        vals = v if isinstance(v, list) else [v]
+        parts.append(f"--{k.replace('_', '-')} " + " ".join(shlex.quote(str(x)) for x in vals))
+    if args.get("no_augment"):
+        parts.append("--no-augment")
+    return "python -m edge_lmk.train " + " ".join(parts)
+
+
+def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Path,
+               previous: dict | None = None) -> dict:
+    """``previous``: the card of the weights this run was initialised from (when it was a shipped model), kept
+    as the first stages of the training history so the whole recipe stays on record."""
     cfg = ckpt["config"]
     args = ckpt.get("train_args", {})
     hist_path = run / "log.json"
     history = json.loads(hist_path.read_text()) if hist_path.exists() else []
     pruned = cfg.get("parent") is not None
-    if pruned:
-        cmd = "python -m edge_lmk.train " + " ".join(
-            f"--{k.replace('_', '-')} {shlex.quote(str(args[k]))}" for k in FINETUNE_FLAGS
-            if args.get(k) is not None)
-    else:
-        cmd = "python -m edge_lmk.train " + " ".join(
-            f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in
-            (("width", cfg["width"]), ("loss", cfg["loss"]), ("epochs", args.get("epochs")),
-             ("seed", args.get("seed")), ("out", str(run))) if v is not None)
+    cmd = train_command(args, cfg, pruned)
     model, spec, _ = load_checkpoint(weights)
     paper = None if pruned else PAPER.get(cfg["loss"], {}).get(cfg["width"])
     card = {
@@ -74,6 +90,7 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
                                   f"{args.get('ema')}"},
         "paper": {"nme_full": paper[0], "params": paper[1]} if paper else None,
         "param_note": PARAM_NOTE,
+        "history": _history(previous, args.get("init_from")),
         "contract": ckpt["contract"],
     }
     if pruned:
@@ -92,6 +109,15 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
         card["test_common"] = {k: test[k] for k in ("nme", "auc8", "fr8", "n")}
         card["test_common"]["command"] = f"python -m edge_lmk.evaluate --model {name} --data {test['data']}"
     return card
+
+
+def _history(previous: dict | None, init_from: str | None) -> list[dict]:
+    """Earlier training stages: those of the card this run started from, then that card's own last stage."""
+    if not init_from or not previous or "training" not in previous:
+        return []
+    last = {k: previous["training"].get(k) for k in ("command", "epochs_trained", "best_epoch", "val_nme")}
+    last["test_common_nme"] = (previous.get("test_common") or {}).get("nme")
+    return [*previous.get("history", []), last]
 
 
 def card_markdown(card: dict) -> str:
@@ -125,12 +151,23 @@ def card_markdown(card: dict) -> str:
         lines += ["", "## Pruning", "", f"Config: `{json.dumps(pr['config'])}`", "", f"    {pr['prune_command']}",
                   "", f"then fine-tuned for {pr['finetune_epochs']} epochs (best on validation: "
                   f"{card['training']['best_epoch']}):", "", f"    {pr['finetune_command']}"]
-    lines += ["", "## Training", "", card["training"]["data"], "", f"    {card['training']['command']}", "",
+    stages = card.get("history") or []
+    if stages:
+        lines += ["", "## Training history", "", "Earlier stages, each initialising the next:", ""]
+        for i, h in enumerate(stages, 1):
+            lines += [f"{i}. {h.get('epochs_trained')} epochs, val NME {_fmt(h.get('val_nme'))}, test_common NME "
+                      f"{_fmt(h.get('test_common_nme'))}:", "", f"        {h.get('command')}", ""]
+    lines += ["", "## Training" + (" (last stage)" if stages else ""), "", card["training"]["data"], "",
+              f"    {card['training']['command']}", "",
               card["training"]["optimizer"], "", "## Parameters vs the paper", "", card["param_note"], "",
               "## Preprocessing contract", "", "```json", json.dumps(card["contract"], indent=2), "```", ""]
     if t:
         lines += ["Regenerate the test number:", "", f"    {t['command']}", ""]
     return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def main(argv=None):
@@ -151,6 +188,11 @@ def main(argv=None):
         raise SystemExit(f"{name}: the run's channels {block_channels_dict(spec.channels)} differ from the registry's "
                          f"{block_channels_dict(REGISTRY[name].channels)} (edge_lmk/models/registry.py PRUNED)")
     dest = WEIGHTS_DIR / f"{name}.pt"
+    init_from = (ckpt.get("train_args") or {}).get("init_from")
+    previous = None
+    if init_from and Path(init_from).resolve().parent == WEIGHTS_DIR.resolve():
+        src_card = Path(init_from).resolve().with_suffix(".json")
+        previous = json.loads(src_card.read_text()) if src_card.is_file() else None
     save_checkpoint(dest, model, replace(spec, name=name, contract=PreprocessContract.from_dict(ckpt["contract"])))
     test = None
     if not args.no_eval:
@@ -158,7 +200,7 @@ def main(argv=None):
 
         data = args.test or default_test_dir()
         test = evaluate(name, data)
-    card = build_card(name, ckpt, test, dest, run)
+    card = build_card(name, ckpt, test, dest, run, previous)
     atomic_write_bytes(WEIGHTS_DIR / f"{name}.json", json.dumps(card, indent=2).encode())
     atomic_write_bytes(WEIGHTS_DIR / f"{name}.md", card_markdown(card).encode())
     print(f"shipped {name}: {dest} ({card['bytes']} bytes)" +
