@@ -105,6 +105,14 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
             "finetune_command": cmd, "finetune_epochs": len(history)}
         card["param_note"] = (f"Structurally pruned from {cfg['parent']} (whole channels removed, dense and smaller), "
                               "then fine-tuned; see edge_lmk/compress/prune.py.")
+    if spec.head_hidden:
+        card["head_hidden"] = spec.head_hidden
+        card["param_note"] = (
+            f"The width-{cfg['width']} generator plus a per-pixel MLP branch in the heatmap head "
+            f"({spec.channels[-1][1]} -> {spec.head_hidden} -> 68 1x1 convolutions, LeakyReLU 0.2, added to the "
+            "linear 1x1 head's logits). At small widths the 68 heatmaps are otherwise linear maps of very few "
+            "features per pixel; the branch restores part of the capacity that Table 3's width-independent "
+            "~9.5K-parameter term suggests the paper had. " + PARAM_NOTE)
     if test:
         card["test_common"] = {k: test[k] for k in ("nme", "auc8", "fr8", "n")}
         card["test_common"]["command"] = f"python -m edge_lmk.evaluate --model {name} --data {test['data']}"

@@ -64,6 +64,9 @@ def parse_args(argv=None):
                          "python -m edge_lmk.unlabeled_scale)")
     ap.add_argument("--adv-weight", type=float, default=1e-3, help="lambda of the adversarial term")
     ap.add_argument("--d-lr", type=float, default=1e-4)
+    ap.add_argument("--head-hidden", type=int, default=0,
+                    help="add a per-pixel MLP branch with this many hidden channels to the heatmap head "
+                         "(0 = the paper's linear 1x1 head); --init-from a linear-head checkpoint starts it at zero")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     return ap.parse_args(argv)
@@ -77,8 +80,10 @@ def make_spec(args) -> ModelSpec:
         return replace(init, beta=beta, target_scale=args.target_scale)
     w = Fraction(args.width)
     name = f"{args.loss}_{width_tag(w)}"
+    if args.head_hidden:
+        name = f"{name}_h{args.head_hidden}"
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
-    return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract)
+    return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden)
 
 
 class EMA:
@@ -186,7 +191,11 @@ def main(argv=None):
         np.random.seed(args.seed)
         random.seed(args.seed)
         if args.init_from:
-            model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict())
+            missing, unexpected = model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict(), strict=False)
+            # Only a new, zero-initialised head branch may be absent from the source checkpoint.
+            if unexpected or any(not k.startswith("generator.head_mlp.") for k in missing):
+                raise SystemExit(f"{args.init_from}: weights do not fit {spec.name} "
+                                 f"(missing {missing}, unexpected {unexpected})")
             if ema:
                 ema.model.load_state_dict(model.state_dict())
             print(f"initialised from {args.init_from}")

@@ -303,6 +303,9 @@ def prune_(model: nn.Module, config: PruneConfig, calibrate: Callable[[nn.Module
     required by ``taylor`` and gives ``compensate`` measured mean activations.
     """
     gen = _generator(model)
+    if getattr(gen, "head_mlp", None) is not None:
+        raise ValueError("prune_: models with a head MLP branch (--head-hidden) cannot be pruned yet; "
+                         "prune the linear-head model, then add the branch with train --head-hidden")
     new_bc = plan_channels(gen.block_channels, config, gen.to_heatmaps.out_channels)
     scores, means = importance(model, config.criterion, calibrate)
     keep = select_channels(scores, new_bc)

@@ -88,7 +88,7 @@ class RecombinatorGenerator(nn.Module):
     """(B,3,80,80) RGB in [0,1] -> (B,K,80,80) heatmap logits."""
 
     def __init__(self, width: Fraction | float = 1, num_landmarks: int = 68, dropout: float = 0.2,
-                 block_channels=None):
+                 block_channels=None, head_hidden: int = 0):
         super().__init__()
         bc = width_block_channels(width) if block_channels is None else normalize_block_channels(block_channels)
         self.block_channels = bc
@@ -100,6 +100,15 @@ class RecombinatorGenerator(nn.Module):
             setattr(self, name, double_block(cin[name], out, dropout if name in ("enc3", "dec2", "dec1") else 0.0,
                                              mid))
         self.to_heatmaps = nn.Conv2d(bc[-1][1], num_landmarks, 1)
+        # At 1/16 the 68 heatmaps are linear maps of only 4 features per pixel, which cannot
+        # make 68 sharp, separate peaks; a per-pixel MLP branch (zero-initialised, so a model
+        # initialised from a linear-head checkpoint starts out identical) adds that capacity.
+        self.head_mlp = None
+        if head_hidden > 0:
+            self.head_mlp = nn.Sequential(nn.Conv2d(bc[-1][1], head_hidden, 1), nn.LeakyReLU(LEAKY_SLOPE),
+                                          nn.Conv2d(head_hidden, num_landmarks, 1))
+            nn.init.zeros_(self.head_mlp[2].weight)
+            nn.init.zeros_(self.head_mlp[2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e0 = self.enc0(x)
@@ -109,7 +118,10 @@ class RecombinatorGenerator(nn.Module):
         d2 = self.dec2(torch.cat([self.up(e3), e2], 1))
         d1 = self.dec1(torch.cat([self.up(d2), e1], 1))
         d0 = self.dec0(torch.cat([self.up(d1), e0], 1))
-        return self.to_heatmaps(d0)
+        logits = self.to_heatmaps(d0)
+        if self.head_mlp is not None:
+            logits = logits + self.head_mlp(d0)
+        return logits
 
 
 class LandmarkNet(nn.Module):
@@ -121,9 +133,9 @@ class LandmarkNet(nn.Module):
     """
 
     def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
-                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None):
+                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None, head_hidden: int = 0):
         super().__init__()
-        self.generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels)
+        self.generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels, head_hidden)
         self.head = SoftArgmaxHead(beta, scale_kind)
         # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
         # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta

@@ -51,6 +51,8 @@ class ModelSpec:
     # PruneConfig that produced them (a plain dict, as in the checkpoint).
     parent: str | None = None
     pruning: dict | None = field(default=None, hash=False)
+    # Hidden channels of the per-pixel MLP branch of the heatmap head; 0 = the paper's linear 1x1 head.
+    head_hidden: int = 0
 
     def __post_init__(self):
         if self.block_channels is not None:
@@ -87,7 +89,7 @@ class ModelSpec:
         cfg = {"name": self.name, "width": str(self.width), "loss": self.loss, "beta": self.beta,
                "target_scale": self.target_scale, "scale_kind": self.scale_kind,
                "channels": None if self.block_channels is not None else list(branch_channels(self.width)),
-               "block_channels": block_channels_dict(self.channels)}
+               "block_channels": block_channels_dict(self.channels), "head_hidden": self.head_hidden}
         if self.parent is not None:
             cfg["parent"] = self.parent
             cfg["pruning"] = self.pruning
@@ -95,7 +97,7 @@ class ModelSpec:
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
         return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout,
-                           self.block_channels)
+                           self.block_channels, self.head_hidden)
 
     def load(self) -> LandmarkNet:
         if not self.shipped:
@@ -125,7 +127,8 @@ def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
     return ModelSpec(cfg.get("name", "custom"), width, cfg["loss"], float(cfg.get("beta", 1.0)),
                      float(cfg.get("target_scale", 1.0)),
                      PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
-                     block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"))
+                     block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"),
+                     head_hidden=int(cfg.get("head_hidden", 0)))
 
 
 def pruned_name(parent: str, params_removed: float) -> str:
@@ -150,6 +153,13 @@ PRUNED: dict[str, tuple[str, dict[str, tuple[int, int]]]] = {
 for _name, (_parent, _blocks) in PRUNED.items():
     _p = REGISTRY[_parent]
     REGISTRY[_name] = ModelSpec(_name, _p.width, _p.loss, block_channels=_blocks, parent=_parent)
+
+
+# Width-ladder models with a per-pixel MLP branch in the heatmap head (``--head-hidden``): name -> (base, hidden).
+HEAD_VARIANTS = {"laplacekl_w1_16_h16": ("laplacekl_w1_16", 16), "laplacekl_w1_8_h16": ("laplacekl_w1_8", 16)}
+for _name, (_base, _hidden) in HEAD_VARIANTS.items():
+    _b = REGISTRY[_base]
+    REGISTRY[_name] = ModelSpec(_name, _b.width, _b.loss, head_hidden=_hidden)
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:
