@@ -23,16 +23,22 @@ def table() -> str:
     rows = ["| model | width | loss | params | bytes | epochs | val NME | **300-W common NME** | AUC@8 | FR@8 | "
             "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     # pruned variants (width = their parent's) sort right after their parent, by decreasing size
-    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.pruned, -s.card().get("params", 0)))
+    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.pruned, s.head_hidden,
+                                                -s.card().get("params", 0)))
     for s in specs:
         c = s.card()
         t = c.get("test_common", {})
         paper = None if s.pruned else PAPER.get(s.loss, {}).get(str(s.width))
         tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" and not s.pruned else None
-        width = f"{s.width} pruned" if s.pruned else s.width
+        width = f"{s.width} pruned" if s.pruned else (f"{s.width} +MLP head" if s.head_hidden else s.width)
+        stages = c.get("history") or []
+        epochs = c.get("training", {}).get("epochs_trained", 0) or 0
+        total = epochs + sum(h.get("epochs_trained") or 0 for h in stages)
+        epochs_txt = f"{total} ({' + '.join(str(h.get('epochs_trained')) for h in stages)} + {epochs})" if stages \
+            else str(epochs)
         rows.append(
             f"| `{s.name}` | {width} | {s.loss} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
-            f"{c.get('training', {}).get('epochs_trained', '?')} | {c.get('training', {}).get('val_nme', 0):.2f} | "
+            f"{epochs_txt} | {c.get('training', {}).get('val_nme', 0):.2f} | "
             f"**{t.get('nme', float('nan')):.2f}** | {t.get('auc8', float('nan')):.3f} | "
             f"{100 * t.get('fr8', float('nan')):.1f}% | {'<= %.1f' % tgt if tgt else '-'} | "
             f"{paper[0] if paper else '-'} |")
@@ -42,7 +48,9 @@ def table() -> str:
             "1677 of the standard 3148 300-W training faces that are available here; the paper's numbers are on the "
             "full set (common is about 0.82 x full), with all 3148 training faces. \"pruned\" rows are structurally "
             "pruned from the model of that width and fine-tuned (epochs: fine-tune epochs; "
-            "`python -m edge_lmk.compress.prune_report`).\n")
+            "`python -m edge_lmk.compress.prune_report`). \"+MLP head\" rows add a per-pixel MLP branch to the "
+            "heatmap head (`--head-hidden 16`, see the model card). Epochs \"a + b\" are training stages, each "
+            "initialised from the one before (listed in the card).\n")
     return "\n".join(rows) + "\n" + note
 
 
