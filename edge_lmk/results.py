@@ -22,14 +22,14 @@ TARGETS = {"1/16": 6.0, "1/8": 4.2, "1/4": 3.6, "1/2": 3.4, "1": 3.3}
 def table() -> str:
     rows = ["| model | width | loss | params | bytes | epochs | val NME | **300-W common NME** | AUC@8 | FR@8 | "
             "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width)))
+    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.adversarial))
     for s in specs:
         c = s.card()
         t = c.get("test_common", {})
-        paper = PAPER.get(s.loss, {}).get(str(s.width))
+        paper = PAPER.get(s.label, {}).get(str(s.width))
         tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" else None
         rows.append(
-            f"| `{s.name}` | {s.width} | {s.loss} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
+            f"| `{s.name}` | {s.width} | {s.label} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
             f"{c.get('training', {}).get('epochs_trained', '?')} | {c.get('training', {}).get('val_nme', 0):.2f} | "
             f"**{t.get('nme', float('nan')):.2f}** | {t.get('auc8', float('nan')):.3f} | "
             f"{100 * t.get('fr8', float('nan')):.1f}% | {'<= %.1f' % tgt if tgt else '-'} | "

@@ -10,6 +10,7 @@ and ``NAME.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -28,6 +29,8 @@ PAPER = {
                   "1/2": (4.04, 0.4781e6), "1": (4.01, 1.8724e6)},
     "softargmax": {"1/16": (9.79, None), "1/8": (6.86, None), "1/4": (4.83, None), "1/2": (4.35, None),
                    "1": (4.25, None)},
+    # semi-supervised with the discriminator (Table 3 "LaplaceKL+D"); keyed by ModelSpec.label
+    "laplacekl+D": {"1/16": (7.01, None), "1/8": (4.85, None)},
 }
 DATA_NOTE = ("Trained on the 1677 300-W training faces available here (HELEN 872 + LFPW 805), about half of the "
              "standard 3148 (no AFW, 128 HELEN and 6 LFPW faces missing); 10% of them held out for validation. "
@@ -39,17 +42,35 @@ PARAM_NOTE = ("Channels per branch (80/40/20/10 px) at full width are (64, 128, 
               "smaller than the paper's.")
 
 
+def train_command(cfg: dict, args: dict, run: Path) -> str:
+    """The train command that reproduces a run: width, loss, epochs, seed, out, plus every non-default option."""
+    from .train import parse_args
+
+    defaults = vars(parse_args([]))
+    parts = [("width", cfg["width"]), ("loss", cfg["loss"]), ("epochs", args.get("epochs")), ("seed", args.get("seed"))]
+    skip = {"width", "loss", "epochs", "seed", "out", "device", "max_minutes", "beta"}
+    for k, v in args.items():
+        if k in skip or k not in defaults or v == defaults[k] or v is None:
+            continue
+        if v is True:
+            parts.append((k, ""))
+        else:
+            parts.append((k, " ".join(map(str, v)) if isinstance(v, list) else v))
+    if args.get("beta") not in (None, 1.0) and not args.get("init_from"):
+        parts.append(("beta", args["beta"]))
+    parts.append(("out", str(run)))
+    return "python -m edge_lmk.train " + " ".join(
+        f"--{k.replace('_', '-')}" + (f" {shlex.quote(str(v))}" if v != "" else "") for k, v in parts if v is not None)
+
+
 def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Path) -> dict:
     cfg = ckpt["config"]
     args = ckpt.get("train_args", {})
     hist_path = run / "log.json"
     history = json.loads(hist_path.read_text()) if hist_path.exists() else []
-    cmd = "python -m edge_lmk.train " + " ".join(
-        f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in
-        (("width", cfg["width"]), ("loss", cfg["loss"]), ("epochs", args.get("epochs")),
-         ("seed", args.get("seed")), ("out", str(run))) if v is not None)
-    model = load_checkpoint(weights)[0]
-    paper = PAPER.get(cfg["loss"], {}).get(cfg["width"])
+    cmd = train_command(cfg, args, run)
+    model, spec, _ = load_checkpoint(weights)
+    paper = PAPER.get(spec.label, {}).get(cfg["width"])
     card = {
         "name": name, "width": cfg["width"], "loss": cfg["loss"], "channels": list(branch_channels(
             __import__("fractions").Fraction(cfg["width"]))),
@@ -60,6 +81,10 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
                      "optimizer": f"Adam lr {args.get('lr')} wd {args.get('weight_decay')}, cosine, EMA "
                                   f"{args.get('ema')}"},
         "paper": {"nme_full": paper[0], "params": paper[1]} if paper else None,
+        "adversarial": {"unlabeled": args.get("unlabeled"), "num_unlabeled": args.get("num_unlabeled"),
+                        "adv_weight": args.get("adv_weight"), "d_lr": args.get("d_lr"),
+                        "d_base": args.get("d_base", 64), "adv_batch": args.get("adv_batch") or args.get("batch_size"),
+                        "init_from": args.get("init_from")} if spec.adversarial else None,
         "param_note": PARAM_NOTE,
         "contract": ckpt["contract"],
     }
@@ -74,7 +99,8 @@ def card_markdown(card: dict) -> str:
     p = card.get("paper")
     lines = [f"# {card['name']}", "",
              f"LaplaceKL-paper recombinator generator at width {card['width']}, trained with the "
-             f"`{card['loss']}` loss.", "",
+             f"`{card['loss']}` loss" + (" and the adversarial term on unlabelled faces (+D)." if card.get("adversarial")
+                                         else "."), "",
              "| | |", "|---|---|",
              f"| parameters | {card['params']:,} |", f"| weights file | {card['bytes']:,} bytes (fp32) |",
              f"| channels per branch | {card['channels']} |",
@@ -88,7 +114,15 @@ def card_markdown(card: dict) -> str:
         lines.append(f"| paper (full set, 3148 training faces) | NME {p['nme_full']}"
                      + (f", {p['params']:,.0f} params |" if p["params"] else " |"))
     lines += ["", "## Training", "", card["training"]["data"], "", f"    {card['training']['command']}", "",
-              card["training"]["optimizer"], "", "## Parameters vs the paper", "", card["param_note"], "",
+              card["training"]["optimizer"], ""]
+    a = card.get("adversarial")
+    if a:
+        lines += [f"Semi-supervised (+D): PatchGAN discriminator with base {a['d_base']} channels (the paper's: 64), "
+                  f"lambda {a['adv_weight']}, D learning rate {a['d_lr']}, {a['adv_batch']} labelled + "
+                  f"{a['adv_batch']} unlabelled faces per discriminator step, {a['num_unlabeled']} unlabelled faces "
+                  f"from `{a['unlabeled']}` (UTKFace, non-commercial research use)"
+                  + (f"; fine-tuned from `{a['init_from']}`." if a.get("init_from") else "."), ""]
+    lines += ["## Parameters vs the paper", "", card["param_note"], "",
               "## Preprocessing contract", "", "```json", json.dumps(card["contract"], indent=2), "```", ""]
     if t:
         lines += ["Regenerate the test number:", "", f"    {t['command']}", ""]
@@ -110,8 +144,12 @@ def main(argv=None):
     if name not in REGISTRY:
         raise SystemExit(f"{name}: not a registry name")
     dest = WEIGHTS_DIR / f"{name}.pt"
-    save_checkpoint(dest, model, REGISTRY[name].__class__(name, spec.width, spec.loss, spec.beta, spec.target_scale,
-                                                          PreprocessContract.from_dict(ckpt["contract"])))
+    if (REGISTRY[name].loss, REGISTRY[name].width, REGISTRY[name].adversarial) != (spec.loss, spec.width,
+                                                                                    spec.adversarial):
+        raise SystemExit(f"{name}: the run is {spec.label} at width {spec.width}, registry {name} is "
+                         f"{REGISTRY[name].label} at width {REGISTRY[name].width}")
+    save_checkpoint(dest, model, dataclasses.replace(REGISTRY[name], beta=spec.beta, target_scale=spec.target_scale,
+                                                     contract=PreprocessContract.from_dict(ckpt["contract"])))
     test = None
     if not args.no_eval:
         from .evaluate import evaluate

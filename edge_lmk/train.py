@@ -27,7 +27,7 @@ from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
 from .losses import get_loss
 from .metrics import nme_per_face
-from .models.registry import REGISTRY, ModelSpec, load_checkpoint, save_checkpoint, width_tag
+from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
 from .paths import default_train_dirs
 
 
@@ -36,10 +36,13 @@ def parse_args(argv=None):
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--width", default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
     ap.add_argument("--loss", default="laplacekl", choices=["laplacekl", "softargmax", "gaussiankl"])
-    ap.add_argument("--beta", type=float, default=1.0, help="softmax inverse temperature")
+    ap.add_argument("--beta", type=float, default=None,
+                    help="softmax inverse temperature (default: the --init-from checkpoint's, else 1)")
     ap.add_argument("--target-scale", type=float, default=1.0, help="b of the target distribution (KL losses)")
     ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
     ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--limit-train", type=int, default=None,
+                    help="use only the first N training faces (after the validation split; for smoke tests)")
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -59,16 +62,38 @@ def parse_args(argv=None):
                          "python -m edge_lmk.unlabeled_scale)")
     ap.add_argument("--adv-weight", type=float, default=1e-3, help="lambda of the adversarial term")
     ap.add_argument("--d-lr", type=float, default=1e-4)
+    ap.add_argument("--d-base", type=int, default=64,
+                    help="discriminator base channels (the paper's PatchGAN: 64)")
+    ap.add_argument("--adv-batch", type=int, default=None,
+                    help="labelled and unlabelled faces per discriminator step (default: --batch-size, the paper's "
+                         "setting); D sees 71x80x80 inputs, so on a CPU this, not --d-base, sets the cost of +D")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     return ap.parse_args(argv)
 
 
+def resolve_init(args) -> None:
+    """Default ``--beta`` to the ``--init-from`` checkpoint's (fine-tuning should keep the softmax temperature the
+    weights were trained with: a different one changes what they predict); refuse a width mismatch."""
+    if not args.init_from:
+        if args.beta is None:
+            args.beta = 1.0
+        return
+    cfg = torch.load(args.init_from, map_location="cpu", weights_only=True)["config"]
+    if Fraction(cfg["width"]) != Fraction(args.width):
+        raise SystemExit(f"--init-from {args.init_from} is width {cfg['width']}, not {args.width}")
+    if args.beta is None:
+        args.beta = float(cfg.get("beta", 1.0))
+    elif args.beta != float(cfg.get("beta", 1.0)):
+        print(f"warning: --beta {args.beta} differs from the --init-from checkpoint's {cfg.get('beta')}")
+
+
 def make_spec(args) -> ModelSpec:
     w = Fraction(args.width)
-    name = f"{args.loss}_{width_tag(w)}"
+    adversarial = bool(args.unlabeled)
+    name = model_name(args.loss, w, adversarial)
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
-    return ModelSpec(base.name, w, args.loss, args.beta, args.target_scale, base.contract)
+    return ModelSpec(base.name, w, args.loss, args.beta, args.target_scale, base.contract, adversarial)
 
 
 class EMA:
@@ -114,6 +139,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
+    resolve_init(args)
     spec = make_spec(args)
     out = Path(args.out or f"runs/{spec.name}")
     out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +148,8 @@ def main(argv=None):
     data_dirs = [Path(d) for d in (args.data or default_train_dirs())]
     records = scan_folders(data_dirs)
     train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
+    if args.limit_train:
+        train_recs = train_recs[:args.limit_train]
     if not train_recs or not val_recs:
         raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
     cache = Path("runs/cache")
@@ -151,10 +179,11 @@ def main(argv=None):
         un_files = [un_files[i] for i in torch.randperm(len(un_files), generator=torch.Generator().manual_seed(0))[
             :args.num_unlabeled].tolist()]
         un_img, un_box = load_unlabeled(un_files, args.unlabeled_extent, cache, "unlabeled")
-        disc = PatchDiscriminator(spec.contract.num_landmarks).to(device)
+        disc = PatchDiscriminator(spec.contract.num_landmarks, base=args.d_base).to(device)
         adv = {"D": disc, "opt": torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999)),
                "img": torch.from_numpy(un_img), "box": torch.from_numpy(un_box)}
-        print(f"adversarial: {len(un_files)} unlabelled faces from {args.unlabeled}, lambda {args.adv_weight}")
+        print(f"adversarial: {len(un_files)} unlabelled faces from {args.unlabeled}, lambda {args.adv_weight}, "
+              f"D base {args.d_base}")
 
     if last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=False)
@@ -195,6 +224,8 @@ def main(argv=None):
         model.train()
         gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
         order = torch.randperm(len(tr_img), generator=gen)
+        # unlabelled sampling has its own stream: labelled batches and augmentation match a run without D
+        ugen = torch.Generator().manual_seed(args.seed * 100003 + epoch + 7919)
         t0 = time.time()
         run_loss = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False,
@@ -210,8 +241,8 @@ def main(argv=None):
                 mean, spread, _ = model.forward_train(x)
                 loss = loss_fn(mean, spread, t, args.target_scale)
                 if adv:
-                    loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, gen,
-                                                                     args.target_scale, device)
+                    loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
+                                                                     args.target_scale, device, args.adv_batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -246,11 +277,16 @@ def main(argv=None):
     print(f"done: best val NME {best_nme:.3f} -> {best_path}")
 
 
-def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device) -> torch.Tensor:
-    """One discriminator update, then the generator's adversarial loss on unlabelled crops (Algorithm 1)."""
+def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device, n: int | None = None) -> torch.Tensor:
+    """One discriminator update, then the generator's adversarial loss on unlabelled crops (Algorithm 1).
+
+    ``n``: use the first ``n`` labelled faces of the batch as real pairs and draw ``n`` unlabelled faces
+    (default: the whole batch)."""
     from .adversarial import d_loss, g_adv_loss, render_laplace
 
     D, optD = adv["D"], adv["opt"]
+    if n:
+        x, t = x[:n], t[:n]
     idx = torch.randint(len(adv["img"]), (len(x),), generator=gen)
     xu, _ = crop_batch(adv["img"][idx].to(device), adv["box"][idx].to(device), size, crop_scale, aug, gen)
     xu = xu.contiguous(memory_format=torch.channels_last)

@@ -20,6 +20,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CHECKPOINT_FORMAT = "edge-lmk-checkpoint/1"
 WIDTHS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
 LOSS_NAMES = ("laplacekl", "softargmax", "gaussiankl")
+ADVERSARIAL_LOSSES = ("laplacekl", "softargmax")  # "+D" variants (semi-supervised, Algorithm 1): NAME = LOSS_d_WIDTH
 
 
 class ModelLoadError(ValueError):
@@ -30,6 +31,10 @@ def width_tag(width: Fraction) -> str:
     return "w1" if width == 1 else f"w{width.numerator}_{width.denominator}"
 
 
+def model_name(loss: str, width: Fraction, adversarial: bool = False) -> str:
+    return f"{loss}_{'d_' if adversarial else ''}{width_tag(Fraction(width))}"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -38,6 +43,11 @@ class ModelSpec:
     beta: float = 1.0
     target_scale: float = 1.0
     contract: PreprocessContract = field(default=DEFAULT_CONTRACT)
+    adversarial: bool = False  # trained with the discriminator on unlabelled faces (LaplaceKL+D)
+
+    @property
+    def label(self) -> str:
+        return self.loss + ("+D" if self.adversarial else "")
 
     @property
     def scale_kind(self) -> str:
@@ -56,9 +66,12 @@ class ModelSpec:
         return self.weights_path.is_file()
 
     def config(self) -> dict:
-        return {"name": self.name, "width": str(self.width), "loss": self.loss, "beta": self.beta,
-                "target_scale": self.target_scale, "scale_kind": self.scale_kind,
-                "channels": list(branch_channels(self.width))}
+        cfg = {"name": self.name, "width": str(self.width), "loss": self.loss, "beta": self.beta,
+               "target_scale": self.target_scale, "scale_kind": self.scale_kind,
+               "channels": list(branch_channels(self.width))}
+        if self.adversarial:
+            cfg["adversarial"] = True
+        return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
         return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout)
@@ -83,14 +96,19 @@ class ModelSpec:
 def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
     return ModelSpec(cfg.get("name", "custom"), Fraction(cfg["width"]), cfg["loss"], float(cfg.get("beta", 1.0)),
                      float(cfg.get("target_scale", 1.0)),
-                     PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT)
+                     PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
+                     bool(cfg.get("adversarial", False)))
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 for _loss in LOSS_NAMES:
     for _w in WIDTHS:
-        _name = f"{_loss}_{width_tag(_w)}"
+        _name = model_name(_loss, _w)
         REGISTRY[_name] = ModelSpec(_name, _w, _loss)
+for _loss in ADVERSARIAL_LOSSES:
+    for _w in WIDTHS:
+        _name = model_name(_loss, _w, True)
+        REGISTRY[_name] = ModelSpec(_name, _w, _loss, adversarial=True)
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:
