@@ -327,7 +327,7 @@ def build_report(args, results: dict, starts: dict, test: Path) -> tuple[str, di
                      + (f"{100 * g['gain']:+.1f}%" if g["gain"] is not None else "not run") + " | "
                      + (f"{100 * g['paper_gain']:+.1f}%" if g["paper_gain"] is not None else "n/a") + " | "
                      + ({True: "yes", False: "**no**", None: "-"}[g["met"]]) + " | "
-                     + (f"{g['spread_sup']:.2f} -> {g['spread_d']:.2f}" if g["spread_d"] is not None else "-")
+                     + " -> ".join("-" if v is None else f"{v:.2f}" for v in (g["spread_sup"], g["spread_d"]))
                      + " |")
     lines += ["", "Reproduce: `python -m edge_lmk.ablation " + " ".join(reproduce_argv(args)) + "`", ""]
     data = {"protocol": protocol_text(args), "data_note": DATA_NOTE, "test": str(test),

@@ -7,6 +7,7 @@ the validation split carved from the training folders, never on a test set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import json
@@ -290,7 +291,8 @@ def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device, n:
     idx = torch.randint(len(adv["img"]), (len(x),), generator=gen)
     xu, _ = crop_batch(adv["img"][idx].to(device), adv["box"][idx].to(device), size, crop_scale, aug, gen)
     xu = xu.contiguous(memory_format=torch.channels_last)
-    _, _, pu = model.forward_train(xu)
+    with frozen_bn_stats(model):  # the unlabelled pass must not move the running statistics used at test time
+        _, _, pu = model.forward_train(xu)
     real = render_laplace(t, size, b)
     D.train()
     loss_d = d_loss(D(x.detach(), real), D(xu.detach(), pu.detach()))
@@ -298,6 +300,23 @@ def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device, n:
     loss_d.backward()
     optD.step()
     return g_adv_loss(D(xu, pu))
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: torch.nn.Module):
+    """Batch norm still normalises with the batch's statistics, but its running mean/var are left untouched.
+
+    Without this the unlabelled batches (another image distribution, and only --adv-batch faces) are mixed into
+    the running statistics that evaluation and export use, which the supervised control does not do."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
 
 
 def write_logs(out: Path, history: list[dict]) -> None:

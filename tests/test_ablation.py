@@ -30,7 +30,9 @@ def test_ablation_cli_tiny_grid_writes_table_and_resumes(tmp_path, sample_train,
     md = (out / "ablation.md").read_text()
     assert HEADER in md
     rows = [l for l in md.splitlines() if l.startswith("| 1/16 | laplacekl |")]
-    assert len(rows) == 2 and rows[0].split("|")[3].strip() == "-" and rows[1].split("|")[3].strip() == "+D"
+    assert len(rows) == 3  # supervised and +D cells, then the gain row
+    assert rows[0].split("|")[3].strip() == "-" and rows[1].split("|")[3].strip() == "+D"
+    assert rows[2].split("|")[4].strip() == "+5.0%"  # the paper's relative gain at 1/16
     assert "7.38" in rows[0] and "7.01" in rows[1]  # the paper's Table 3 beside ours
     assert "1677 of the standard 3148" in md and "0.82 x full" in md and "fine-tuned from the shipped" in md
     data = json.loads((out / "ablation.json").read_text())
@@ -65,7 +67,7 @@ def test_report_rows_gains_and_missing_cells():
     args = ablation.parse_args(["--widths", "1/16", "1/8"])
     results = {("1/16", "softargmax", False): _fake(11.0, 2.0), ("1/16", "softargmax", True): _fake(10.9, 1.9),
                ("1/16", "laplacekl", False): _fake(10.0, 1.5), ("1/16", "laplacekl", True): _fake(9.4, 1.2),
-               ("1/8", "laplacekl", False): _fake(5.5, 1.1)}
+               ("1/8", "laplacekl", False): _fake(5.5, 1.1), ("1/8", "softargmax", True): _fake(6.0, 2.1)}
     md, data = ablation.build_report(args, results, {}, "test_common")
     table = [l for l in md.splitlines() if l.startswith("| 1/")]
     assert len(table) == 8 + 4  # 8 cells, then the 4 (width, loss) gain rows
@@ -76,8 +78,9 @@ def test_report_rows_gains_and_missing_cells():
     assert gains[("1/16", "laplacekl")]["met"] is True  # 6.0% >= paper's 5.0%
     assert gains[("1/16", "softargmax")]["met"] is None  # no paper number
     assert gains[("1/8", "laplacekl")]["gain"] is None
-    assert sum(c["status"] == "missing" for c in data["cells"]) == 3
-    assert "not run" in table[5]
+    assert gains[("1/8", "softargmax")]["gain"] is None and "- -> 2.10" in md  # +D done, its control not yet
+    assert sum(c["status"] == "missing" for c in data["cells"]) == 2
+    assert "not run" in table[4] and "not run" in table[7]
 
 
 def test_train_argv_protocols():

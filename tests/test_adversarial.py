@@ -70,8 +70,11 @@ def test_discriminator_base_and_adv_batch(sample_train, sample_test):
            "box": torch.from_numpy(un_box)}
     g = torch.Generator().manual_seed(0)
     x, t = crop_batch(canv, pts, 80, 1.3, AugmentConfig(), g)
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     loss = adversarial_step(adv, model, x, t, 80, 1.3, AugmentConfig(), g, 1.0, "cpu", 2)
     loss.backward()
+    # the unlabelled pass leaves the generator's batch-norm running statistics alone
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
     assert seen == [2, 2, 2]  # real pairs, fake pairs (D update), fake pairs (G loss): 2 faces each
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
     assert max(p.grad.abs().max().item() for p in model.parameters()) > 0
