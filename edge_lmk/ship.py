@@ -42,6 +42,20 @@ PARAM_NOTE = ("Channels per branch (80/40/20/10 px) at full width are (64, 128, 
               "smaller than the paper's.")
 
 
+def portable(v):
+    """Absolute paths inside the repository or the shared data folder, written the way the README uses them."""
+    if not isinstance(v, str) or not v.startswith("/"):
+        return v
+    from .paths import REPO_DIR
+
+    for root, prefix in ((REPO_DIR, ""), (REPO_DIR.parent / "shared", "../shared/")):
+        try:
+            return prefix + str(Path(v).resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return v
+
+
 def train_command(cfg: dict, args: dict, run: Path) -> str:
     """The train command that reproduces a run: width, loss, epochs, seed, out, plus every non-default option."""
     from .train import parse_args
@@ -55,7 +69,7 @@ def train_command(cfg: dict, args: dict, run: Path) -> str:
         if v is True:
             parts.append((k, ""))
         else:
-            parts.append((k, " ".join(map(str, v)) if isinstance(v, list) else v))
+            parts.append((k, " ".join(str(portable(x)) for x in v) if isinstance(v, list) else portable(v)))
     if args.get("beta") not in (None, 1.0) and not args.get("init_from"):
         parts.append(("beta", args["beta"]))
     parts.append(("out", str(run)))
@@ -81,10 +95,10 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
                      "optimizer": f"Adam lr {args.get('lr')} wd {args.get('weight_decay')}, cosine, EMA "
                                   f"{args.get('ema')}"},
         "paper": {"nme_full": paper[0], "params": paper[1]} if paper else None,
-        "adversarial": {"unlabeled": args.get("unlabeled"), "num_unlabeled": args.get("num_unlabeled"),
+        "adversarial": {"unlabeled": portable(args.get("unlabeled")), "num_unlabeled": args.get("num_unlabeled"),
                         "adv_weight": args.get("adv_weight"), "d_lr": args.get("d_lr"),
                         "d_base": args.get("d_base", 64), "adv_batch": args.get("adv_batch") or args.get("batch_size"),
-                        "init_from": args.get("init_from")} if spec.adversarial else None,
+                        "init_from": portable(args.get("init_from"))} if spec.adversarial else None,
         "param_note": PARAM_NOTE,
         "contract": ckpt["contract"],
     }
