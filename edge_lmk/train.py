@@ -80,7 +80,7 @@ def resolve_init(args) -> None:
         if args.beta is None:
             args.beta = 1.0
         return
-    cfg = torch.load(args.init_from, map_location="cpu", weights_only=True)["config"]
+    cfg = load_checkpoint(args.init_from)[1].config()  # a clear error for a missing or foreign file
     if Fraction(cfg["width"]) != Fraction(args.width):
         raise SystemExit(f"--init-from {args.init_from} is width {cfg['width']}, not {args.width}")
     if args.beta is None:
