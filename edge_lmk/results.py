@@ -23,12 +23,12 @@ def table() -> str:
     rows = ["| model | width | loss | params | bytes | epochs | val NME | **300-W common NME** | AUC@8 | FR@8 | "
             "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     # pruned variants (width = their parent's) sort right after their parent, by decreasing size
-    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.pruned, s.head_hidden,
+    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.pruned, s.head_hidden, s.adversarial,
                                                 -s.card().get("params", 0)))
     for s in specs:
         c = s.card()
         t = c.get("test_common", {})
-        paper = None if s.pruned else PAPER.get(s.loss, {}).get(str(s.width))
+        paper = None if s.pruned else PAPER.get(s.label, {}).get(str(s.width))
         tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" and not s.pruned else None
         width = f"{s.width} pruned" if s.pruned else (f"{s.width} +MLP head" if s.head_hidden else s.width)
         stages = c.get("history") or []
@@ -37,7 +37,7 @@ def table() -> str:
         epochs_txt = f"{total} ({' + '.join(str(h.get('epochs_trained')) for h in stages)} + {epochs})" if stages \
             else str(epochs)
         rows.append(
-            f"| `{s.name}` | {width} | {s.loss} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
+            f"| `{s.name}` | {width} | {s.label} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
             f"{epochs_txt} | {c.get('training', {}).get('val_nme', 0):.2f} | "
             f"**{t.get('nme', float('nan')):.2f}** | {t.get('auc8', float('nan')):.3f} | "
             f"{100 * t.get('fr8', float('nan')):.1f}% | {'<= %.1f' % tgt if tgt else '-'} | "

@@ -29,6 +29,8 @@ PAPER = {
                   "1/2": (4.04, 0.4781e6), "1": (4.01, 1.8724e6)},
     "softargmax": {"1/16": (9.79, None), "1/8": (6.86, None), "1/4": (4.83, None), "1/2": (4.35, None),
                    "1": (4.25, None)},
+    # semi-supervised with the discriminator (Table 3 "LaplaceKL+D"); keyed by ModelSpec.label
+    "laplacekl+D": {"1/16": (7.01, None), "1/8": (4.85, None)},
 }
 DATA_NOTE = ("Trained on the 1677 300-W training faces available here (HELEN 872 + LFPW 805), about half of the "
              "standard 3148 (no AFW, 128 HELEN and 6 LFPW faces missing); 10% of them held out for validation. "
@@ -40,9 +42,24 @@ PARAM_NOTE = ("Channels per branch (80/40/20/10 px) at full width are (64, 128, 
               "smaller than the paper's.")
 
 
+def portable(v):
+    """Absolute paths inside the repository or the shared data folder, written the way the README uses them."""
+    if not isinstance(v, str) or not v.startswith("/"):
+        return v
+    from .paths import REPO_DIR
+
+    for root, prefix in ((REPO_DIR, ""), (REPO_DIR.parent / "shared", "../shared/")):
+        try:
+            return prefix + str(Path(v).resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return v
+
+
 # train flags written into a card's training command when the run set them, so the command reproduces the run
 TRAIN_FLAGS = ("width", "loss", "head_hidden", "init_from", "data", "epochs", "lr", "warmup_epochs", "ema", "beta",
-               "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "adv_weight", "d_base", "seed",
+               "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr",
+               "d_base", "adv_batch", "seed",
                "threads", "out")
 
 
@@ -57,10 +74,11 @@ def train_command(args: dict, cfg: dict, pruned: bool) -> str:
             v = cfg.get(k)
         if v is None or v is False or (k in ("head_hidden", "unlabeled") and not v):
             continue
-        if k in ("num_unlabeled", "adv_weight", "d_base") and not args.get("unlabeled"):
+        if k in ("num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr", "d_base", "adv_batch") \
+                and not args.get("unlabeled"):
             continue  # adversarial options mean nothing without unlabelled faces
         vals = v if isinstance(v, list) else [v]
-        parts.append(f"--{k.replace('_', '-')} " + " ".join(shlex.quote(str(x)) for x in vals))
+        parts.append(f"--{k.replace('_', '-')} " + " ".join(shlex.quote(str(portable(x))) for x in vals))
     if args.get("no_augment"):
         parts.append("--no-augment")
     return "python -m edge_lmk.train " + " ".join(parts)
@@ -77,7 +95,7 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
     pruned = cfg.get("parent") is not None
     cmd = train_command(args, cfg, pruned)
     model, spec, _ = load_checkpoint(weights)
-    paper = None if pruned else PAPER.get(cfg["loss"], {}).get(cfg["width"])
+    paper = None if pruned else PAPER.get(spec.label, {}).get(cfg["width"])
     card = {
         "name": name, "width": cfg["width"], "loss": cfg["loss"],
         "channels": None if pruned else list(branch_channels(__import__("fractions").Fraction(cfg["width"]))),
@@ -89,6 +107,10 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
                      "optimizer": f"Adam lr {args.get('lr')} wd {args.get('weight_decay')}, cosine, EMA "
                                   f"{args.get('ema')}"},
         "paper": {"nme_full": paper[0], "params": paper[1]} if paper else None,
+        "adversarial": {"unlabeled": portable(args.get("unlabeled")), "num_unlabeled": args.get("num_unlabeled"),
+                        "adv_weight": args.get("adv_weight"), "d_lr": args.get("d_lr"),
+                        "d_base": args.get("d_base", 64), "adv_batch": args.get("adv_batch") or args.get("batch_size"),
+                        "init_from": portable(args.get("init_from"))} if spec.adversarial else None,
         "param_note": PARAM_NOTE,
         "history": _history(previous, args.get("init_from")),
         "contract": ckpt["contract"],
@@ -133,7 +155,8 @@ def card_markdown(card: dict) -> str:
     p = card.get("paper")
     pr = card.get("pruning")
     intro = (f"LaplaceKL-paper recombinator generator at width {card['width']}, trained with the "
-             f"`{card['loss']}` loss." if not pr else
+             f"`{card['loss']}` loss" + (" and the adversarial term on unlabelled faces (+D)."
+                                         if card.get("adversarial") else ".") if not pr else
              f"`{pr['parent']}` (LaplaceKL-paper recombinator generator, width {card['width']}, `{card['loss']}` "
              f"loss) with whole channels pruned away by the `{pr['config'].get('criterion')}` criterion, then "
              f"fine-tuned: a smaller dense model, not masked zeros.")
@@ -167,7 +190,15 @@ def card_markdown(card: dict) -> str:
                       f"{_fmt(h.get('test_common_nme'))}:", "", f"        {h.get('command')}", ""]
     lines += ["", "## Training" + (" (last stage)" if stages else ""), "", card["training"]["data"], "",
               f"    {card['training']['command']}", "",
-              card["training"]["optimizer"], "", "## Parameters vs the paper", "", card["param_note"], "",
+              card["training"]["optimizer"], ""]
+    a = card.get("adversarial")
+    if a:
+        lines += [f"Semi-supervised (+D): PatchGAN discriminator with base {a['d_base']} channels (the paper's: 64), "
+                  f"lambda {a['adv_weight']}, D learning rate {a['d_lr']}, {a['adv_batch']} labelled + "
+                  f"{a['adv_batch']} unlabelled faces per discriminator step, {a['num_unlabeled']} unlabelled faces "
+                  f"from `{a['unlabeled']}` (UTKFace, non-commercial research use)"
+                  + (f"; fine-tuned from `{a['init_from']}`." if a.get("init_from") else "."), ""]
+    lines += ["## Parameters vs the paper", "", card["param_note"], "",
               "## Preprocessing contract", "", "```json", json.dumps(card["contract"], indent=2), "```", ""]
     if t:
         lines += ["Regenerate the test number:", "", f"    {t['command']}", ""]
@@ -196,6 +227,11 @@ def main(argv=None):
         raise SystemExit(f"{name}: the run's channels {block_channels_dict(spec.channels)} differ from the registry's "
                          f"{block_channels_dict(REGISTRY[name].channels)} (edge_lmk/models/registry.py PRUNED)")
     dest = WEIGHTS_DIR / f"{name}.pt"
+    reg = REGISTRY[name]
+    if (reg.loss, reg.width, reg.adversarial, reg.head_hidden) != (spec.loss, spec.width, spec.adversarial,
+                                                                  spec.head_hidden):
+        raise SystemExit(f"{name}: the run is {spec.label} at width {spec.width} (head_hidden {spec.head_hidden}), "
+                         f"registry {name} is {reg.label} at width {reg.width} (head_hidden {reg.head_hidden})")
     init_from = (ckpt.get("train_args") or {}).get("init_from")
     previous = None
     if init_from and Path(init_from).resolve().parent == WEIGHTS_DIR.resolve():

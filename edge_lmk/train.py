@@ -7,6 +7,7 @@ the validation split carved from the training folders, never on a test set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import json
@@ -28,7 +29,7 @@ from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
 from .losses import get_loss
 from .metrics import nme_per_face
-from .models.registry import REGISTRY, ModelSpec, load_checkpoint, save_checkpoint, width_tag
+from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
 from .paths import default_train_dirs
 
 
@@ -42,6 +43,8 @@ def parse_args(argv=None):
     ap.add_argument("--target-scale", type=float, default=1.0, help="b of the target distribution (KL losses)")
     ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
     ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--limit-train", type=int, default=None,
+                    help="use only the first N training faces (after the validation split; for smoke tests)")
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -67,6 +70,11 @@ def parse_args(argv=None):
     ap.add_argument("--head-hidden", type=int, default=0,
                     help="add a per-pixel MLP branch with this many hidden channels to the heatmap head "
                          "(0 = the paper's linear 1x1 head); --init-from a linear-head checkpoint starts it at zero")
+    ap.add_argument("--d-base", type=int, default=64,
+                    help="discriminator base channels (the paper's PatchGAN: 64)")
+    ap.add_argument("--adv-batch", type=int, default=None,
+                    help="labelled and unlabelled faces per discriminator step (default: --batch-size, the paper's "
+                         "setting); D sees 71x80x80 inputs, so on a CPU this, not --d-base, sets the cost of +D")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     return ap.parse_args(argv)
@@ -79,11 +87,13 @@ def make_spec(args) -> ModelSpec:
         # Fine-tuning a pruned (explicit-channel) model: its architecture, name and parent come with it.
         return replace(init, beta=beta, target_scale=args.target_scale)
     w = Fraction(args.width)
-    name = f"{args.loss}_{width_tag(w)}"
+    adversarial = bool(args.unlabeled)
+    name = model_name(args.loss, w, adversarial)
     if args.head_hidden:
         name = f"{name}_h{args.head_hidden}"
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
-    return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden)
+    return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden,
+                     adversarial=adversarial)
 
 
 class EMA:
@@ -130,6 +140,7 @@ def main(argv=None):
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     spec = make_spec(args)
+    args.beta = spec.beta  # recorded in args.json and the card as the value actually used
     out = Path(args.out or f"runs/{spec.name}")
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -137,6 +148,8 @@ def main(argv=None):
     data_dirs = [Path(d) for d in (args.data or default_train_dirs())]
     records = scan_folders(data_dirs)
     train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
+    if args.limit_train:
+        train_recs = train_recs[:args.limit_train]
     if not train_recs or not val_recs:
         raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
     cache = Path("runs/cache")
@@ -166,10 +179,11 @@ def main(argv=None):
         un_files = [un_files[i] for i in torch.randperm(len(un_files), generator=torch.Generator().manual_seed(0))[
             :args.num_unlabeled].tolist()]
         un_img, un_box = load_unlabeled(un_files, args.unlabeled_extent, cache, "unlabeled")
-        disc = PatchDiscriminator(spec.contract.num_landmarks).to(device)
+        disc = PatchDiscriminator(spec.contract.num_landmarks, base=args.d_base).to(device)
         adv = {"D": disc, "opt": torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999)),
                "img": torch.from_numpy(un_img), "box": torch.from_numpy(un_box)}
-        print(f"adversarial: {len(un_files)} unlabelled faces from {args.unlabeled}, lambda {args.adv_weight}")
+        print(f"adversarial: {len(un_files)} unlabelled faces from {args.unlabeled}, lambda {args.adv_weight}, "
+              f"D base {args.d_base}")
 
     if last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=False)
@@ -214,6 +228,8 @@ def main(argv=None):
         model.train()
         gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
         order = torch.randperm(len(tr_img), generator=gen)
+        # unlabelled sampling has its own stream: labelled batches and augmentation match a run without D
+        ugen = torch.Generator().manual_seed(args.seed * 100003 + epoch + 7919)
         t0 = time.time()
         run_loss = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False,
@@ -229,8 +245,8 @@ def main(argv=None):
                 mean, spread, _ = model.forward_train(x)
                 loss = loss_fn(mean, spread, t, args.target_scale)
                 if adv:
-                    loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, gen,
-                                                                     args.target_scale, device)
+                    loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
+                                                                     args.target_scale, device, args.adv_batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -265,15 +281,21 @@ def main(argv=None):
     print(f"done: best val NME {best_nme:.3f} -> {best_path}")
 
 
-def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device) -> torch.Tensor:
-    """One discriminator update, then the generator's adversarial loss on unlabelled crops (Algorithm 1)."""
+def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device, n: int | None = None) -> torch.Tensor:
+    """One discriminator update, then the generator's adversarial loss on unlabelled crops (Algorithm 1).
+
+    ``n``: use the first ``n`` labelled faces of the batch as real pairs and draw ``n`` unlabelled faces
+    (default: the whole batch)."""
     from .adversarial import d_loss, g_adv_loss, render_laplace
 
     D, optD = adv["D"], adv["opt"]
+    if n:
+        x, t = x[:n], t[:n]
     idx = torch.randint(len(adv["img"]), (len(x),), generator=gen)
     xu, _ = crop_batch(adv["img"][idx].to(device), adv["box"][idx].to(device), size, crop_scale, aug, gen)
     xu = xu.contiguous(memory_format=torch.channels_last)
-    _, _, pu = model.forward_train(xu)
+    with frozen_bn_stats(model):  # the unlabelled pass must not move the running statistics used at test time
+        _, _, pu = model.forward_train(xu)
     real = render_laplace(t, size, b)
     D.train()
     loss_d = d_loss(D(x.detach(), real), D(xu.detach(), pu.detach()))
@@ -281,6 +303,23 @@ def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device) ->
     loss_d.backward()
     optD.step()
     return g_adv_loss(D(xu, pu))
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: torch.nn.Module):
+    """Batch norm still normalises with the batch's statistics, but its running mean/var are left untouched.
+
+    Without this the unlabelled batches (another image distribution, and only --adv-batch faces) are mixed into
+    the running statistics that evaluation and export use, which the supervised control does not do."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
 
 
 def write_logs(out: Path, history: list[dict]) -> None:

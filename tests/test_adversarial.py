@@ -50,3 +50,31 @@ def test_adversarial_steps_change_the_generator(sample_train, sample_test):
     moved = max((a - b).abs().max().item() for a, b in zip(model.parameters(), before))
     assert moved > 1e-4
     assert max((a - b).abs().max().item() for a, b in zip(D.parameters(), d_before)) > 1e-5
+
+
+def test_discriminator_base_and_adv_batch(sample_train, sample_test):
+    """--d-base shrinks D (the paper's base 64 is ~16x the parameters of base 16); --adv-batch n uses n faces."""
+    n64 = sum(p.numel() for p in PatchDiscriminator(base=64).parameters())
+    n16 = sum(p.numel() for p in PatchDiscriminator(base=16).parameters())
+    assert n16 * 10 < n64
+    torch.manual_seed(0)
+    recs = scan_folder(sample_train)[:4]
+    canv, pts = zip(*(make_canvas(*load_face(r)) for r in recs))
+    canv, pts = torch.from_numpy(np.stack(canv)), torch.from_numpy(np.stack(pts))
+    un_img, un_box = load_unlabeled([r.image for r in scan_folder(sample_test)[:4]], 0.5)
+    model = REGISTRY["softargmax_w1_16"].load().train()
+    D = PatchDiscriminator(base=16)
+    seen = []
+    D.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    adv = {"D": D, "opt": torch.optim.Adam(D.parameters(), 1e-4), "img": torch.from_numpy(un_img),
+           "box": torch.from_numpy(un_box)}
+    g = torch.Generator().manual_seed(0)
+    x, t = crop_batch(canv, pts, 80, 1.3, AugmentConfig(), g)
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    loss = adversarial_step(adv, model, x, t, 80, 1.3, AugmentConfig(), g, 1.0, "cpu", 2)
+    loss.backward()
+    # the unlabelled pass leaves the generator's batch-norm running statistics alone
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
+    assert seen == [2, 2, 2]  # real pairs, fake pairs (D update), fake pairs (G loss): 2 faces each
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    assert max(p.grad.abs().max().item() for p in model.parameters()) > 0

@@ -54,7 +54,11 @@ def test_shipped_models_load_and_have_cards():
         m = s.load()
         card = s.card()
         # width-ladder models have the width's count; pruned ones the registry's explicit channels (fewer)
-        assert count_params(m) == (card["params"] if s.pruned else EXPECTED_PARAMS[s.width]) == count_params(s.build())
+        # head variants add the per-pixel MLP branch: (c0*h + h) + (h*68 + 68)
+        c0 = s.channels[-1][1]
+        head = (c0 * s.head_hidden + s.head_hidden + s.head_hidden * 68 + 68) if s.head_hidden else 0
+        expected = card["params"] if s.pruned else EXPECTED_PARAMS[s.width] + head
+        assert count_params(m) == expected == count_params(s.build())
         if s.pruned:
             assert count_params(m) < EXPECTED_PARAMS[s.width] and card["pruning"]["parent"] == s.parent
         assert card["name"] == s.name and card["contract"]["input_size"] == 80

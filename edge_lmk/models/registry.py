@@ -27,6 +27,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CHECKPOINT_FORMAT = "edge-lmk-checkpoint/1"
 WIDTHS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
 LOSS_NAMES = ("laplacekl", "softargmax", "gaussiankl")
+ADVERSARIAL_LOSSES = ("laplacekl", "softargmax")  # "+D" variants (semi-supervised, Algorithm 1): NAME = LOSS_d_WIDTH
 
 
 class ModelLoadError(ValueError):
@@ -35,6 +36,10 @@ class ModelLoadError(ValueError):
 
 def width_tag(width: Fraction) -> str:
     return "w1" if width == 1 else f"w{width.numerator}_{width.denominator}"
+
+
+def model_name(loss: str, width: Fraction, adversarial: bool = False) -> str:
+    return f"{loss}_{'d_' if adversarial else ''}{width_tag(Fraction(width))}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class ModelSpec:
     pruning: dict | None = field(default=None, hash=False)
     # Hidden channels of the per-pixel MLP branch of the heatmap head; 0 = the paper's linear 1x1 head.
     head_hidden: int = 0
+    adversarial: bool = False  # trained with the discriminator on unlabelled faces (LaplaceKL+D)
 
     def __post_init__(self):
         if self.block_channels is not None:
@@ -66,6 +72,10 @@ class ModelSpec:
     @property
     def pruned(self) -> bool:
         return self.parent is not None
+
+    @property
+    def label(self) -> str:
+        return self.loss + ("+D" if self.adversarial else "")
 
     @property
     def scale_kind(self) -> str:
@@ -93,6 +103,8 @@ class ModelSpec:
         if self.parent is not None:
             cfg["parent"] = self.parent
             cfg["pruning"] = self.pruning
+        if self.adversarial:
+            cfg["adversarial"] = True
         return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
@@ -128,7 +140,7 @@ def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
                      float(cfg.get("target_scale", 1.0)),
                      PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
                      block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"),
-                     head_hidden=int(cfg.get("head_hidden", 0)))
+                     head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)))
 
 
 def pruned_name(parent: str, params_removed: float) -> str:
@@ -139,8 +151,12 @@ def pruned_name(parent: str, params_removed: float) -> str:
 REGISTRY: dict[str, ModelSpec] = {}
 for _loss in LOSS_NAMES:
     for _w in WIDTHS:
-        _name = f"{_loss}_{width_tag(_w)}"
+        _name = model_name(_loss, _w)
         REGISTRY[_name] = ModelSpec(_name, _w, _loss)
+for _loss in ADVERSARIAL_LOSSES:
+    for _w in WIDTHS:
+        _name = model_name(_loss, _w, True)
+        REGISTRY[_name] = ModelSpec(_name, _w, _loss, adversarial=True)
 
 # Pruned variants: name -> (parent, per-block (mid, out) channels of the shipped weights). The pruning
 # config, fine-tune command and numbers are in the model card (``NAME.json``) and the checkpoint.

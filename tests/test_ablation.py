@@ -1,0 +1,113 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from argparse import Namespace
+
+import pytest
+import torch
+
+from edge_lmk import ablation
+from edge_lmk.models import REGISTRY, load_checkpoint
+from edge_lmk.paths import REPO_DIR
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO_DIR), "OMP_NUM_THREADS": "1"}
+HEADER = ("| width | loss | D | start NME | **common NME** | +D vs sup. | AUC@8 | FR@8 | spread (px) | val NME | "
+          "epochs | s/epoch | cell wall | paper full NME |")
+
+
+def _tiny(tmp_path, sample_train, sample_test):
+    test = tmp_path / "test"  # 8 real faces keep the three evaluations fast
+    test.mkdir()
+    for jpg in sorted(sample_test.rglob("*.jpg"))[:8]:
+        shutil.copy(jpg, test / jpg.name)
+        shutil.copy(jpg.with_suffix(".pts"), test / jpg.with_suffix(".pts").name)
+    return ["--widths", "1/16", "--losses", "laplacekl", "--epochs", "1", "--out", str(tmp_path / "abl"), "--data",
+            str(sample_train), "--val-fraction", "0.2", "--limit-train", "8", "--batch-size", "8", "--test", str(test),
+            "--unlabeled", str(test), "--num-unlabeled", "8", "--d-base", "8", "--adv-batch", "4"]
+
+
+def test_ablation_cli_tiny_grid_writes_table_and_resumes(tmp_path, sample_train, sample_test, capsys):
+    argv = _tiny(tmp_path, sample_train, sample_test)
+    subprocess.run([sys.executable, "-m", "edge_lmk.ablation", *argv], check=True, capture_output=True, text=True,
+                   cwd=tmp_path, env=ENV)
+    out = tmp_path / "abl"
+    md = (out / "ablation.md").read_text()
+    assert HEADER in md
+    rows = [l for l in md.splitlines() if l.startswith("| 1/16 | laplacekl |")]
+    assert len(rows) == 3  # supervised and +D cells, then the gain row
+    assert rows[0].split("|")[3].strip() == "-" and rows[1].split("|")[3].strip() == "+D"
+    assert rows[2].split("|")[4].strip() == "+5.0%"  # the paper's relative gain at 1/16
+    assert "7.38" in rows[0] and "7.01" in rows[1]  # the paper's Table 3 beside ours
+    assert "1677 of the standard 3148" in md and "0.82 x full" in md and "fine-tuned from the shipped" in md
+    data = json.loads((out / "ablation.json").read_text())
+    assert [c["status"] for c in data["cells"]] == ["done", "done"]
+    for c in data["cells"]:
+        assert c["test"]["n"] == 8 and c["test"]["nme"] > 0 and 0 < c["test"]["spread"] < 40
+    assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the +D cell is a LaplaceKL+D model with its discriminator settings recorded
+    _, spec, payload = load_checkpoint(out / "laplacekl_d_w1_16" / "best.pt")
+    assert spec.name == "laplacekl_d_w1_16" and spec.adversarial and spec.beta == 10.0
+    assert payload["train_args"]["d_base"] == 8 and payload["train_args"]["adv_batch"] == 4
+    assert json.loads((out / "laplacekl_d_w1_16" / "args.json").read_text())["d_base"] == 8
+    from edge_lmk.ship import build_card, card_markdown
+
+    ck = torch.load(out / "laplacekl_d_w1_16" / "best.pt", weights_only=False)
+    card = build_card("laplacekl_d_w1_16", ck, None, out / "laplacekl_d_w1_16" / "best.pt", out / "laplacekl_d_w1_16")
+    assert card["adversarial"]["d_base"] == 8 and card["paper"]["nme_full"] == 7.01
+    assert "--d-base 8" in card["training"]["command"] and "--init-from" in card["training"]["command"]
+    assert "(+D)" in card_markdown(card)
+    # finished cells are skipped on a re-run
+    threads = torch.get_num_threads()
+    try:
+        ablation.main(argv)
+    finally:
+        torch.set_num_threads(threads)
+    assert capsys.readouterr().out.count("skipped") == 2
+
+
+def _fake(nme, spread):
+    return {"test": {"nme": nme, "auc8": 0.3, "fr8": 0.1, "n": 554, "spread": spread, "subsets": {}},
+            "val_nme": nme, "epochs": 6, "best_epoch": 6, "seconds_per_epoch": 40.0, "wall_seconds": 300.0,
+            "train_seconds": 240.0, "train_argv": [], "name": "x", "width": "", "loss": "", "adversarial": False}
+
+
+def test_report_rows_gains_and_missing_cells():
+    args = ablation.parse_args(["--widths", "1/16", "1/8"])
+    results = {("1/16", "softargmax", False): _fake(11.0, 2.0), ("1/16", "softargmax", True): _fake(10.9, 1.9),
+               ("1/16", "laplacekl", False): _fake(10.0, 1.5), ("1/16", "laplacekl", True): _fake(9.4, 1.2),
+               ("1/8", "laplacekl", False): _fake(5.5, 1.1), ("1/8", "softargmax", True): _fake(6.0, 2.1)}
+    md, data = ablation.build_report(args, results, {}, "test_common")
+    table = [l for l in md.splitlines() if l.startswith("| 1/")]
+    assert len(table) == 8 + 4  # 8 cells, then the 4 (width, loss) gain rows
+    assert [l.split("|")[2].strip() for l in table[:8]] == ["softargmax", "softargmax", "laplacekl", "laplacekl"] * 2
+    assert "n/a" in table[1]  # paper softargmax+D not known
+    assert "-6.0%" not in md and "+6.0%" in table[3]  # (10.0 - 9.4) / 10.0
+    gains = {(g["width"], g["loss"]): g for g in data["gains"]}
+    assert gains[("1/16", "laplacekl")]["met"] is True  # 6.0% >= paper's 5.0%
+    assert gains[("1/16", "softargmax")]["met"] is None  # no paper number
+    assert gains[("1/8", "laplacekl")]["gain"] is None
+    assert gains[("1/8", "softargmax")]["gain"] is None and "- -> 2.10" in md  # +D done, its control not yet
+    assert sum(c["status"] == "missing" for c in data["cells"]) == 2
+    assert "not run" in table[4] and "not run" in table[7]
+
+
+def test_train_argv_protocols():
+    args = ablation.parse_args([])
+    ft = ablation.train_argv(args, "1/8", "laplacekl", True, "o")
+    assert ft[ft.index("--init-from") + 1].endswith("laplacekl_w1_8.pt")
+    assert ft[ft.index("--ema") + 1] == "0.99" and ft[ft.index("--warmup-epochs") + 1] == "0.3"
+    assert ft[ft.index("--d-base") + 1] == "16" and "--unlabeled" in ft
+    sup = ablation.train_argv(args, "1/8", "laplacekl", False, "o")
+    assert "--unlabeled" not in sup and sup == ft[:len(sup)]  # same schedule with and without D
+    scratch = ablation.train_argv(ablation.parse_args(["--from-scratch"]), "1/8", "laplacekl", False, "o")
+    assert "--init-from" not in scratch and "--ema" not in scratch
+
+
+def test_registry_has_adversarial_variants():
+    s = REGISTRY["laplacekl_d_w1_16"]
+    assert s.adversarial and s.loss == "laplacekl" and s.label == "laplacekl+D"
+    assert s.config()["adversarial"] is True and "adversarial" not in REGISTRY["laplacekl_w1_16"].config()
+    with pytest.raises(KeyError):
+        REGISTRY["gaussiankl_d_w1_16"]
