@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="few timed runs, accuracy on the bundled sample: a smoke test, not numbers to report")
     ap.add_argument("--models", nargs="+", default=None, help="shipped model names (default: all shipped)")
+    ap.add_argument("--precisions", nargs="+", default=None,
+                    help="artifact precisions to time, as in the manifest (e.g. fp32 int8; default: all); "
+                         "PyTorch eager is always timed")
     ap.add_argument("--threads", nargs="+", type=int, default=None,
                     help="thread counts (default: 1 and os.cpu_count())")
     ap.add_argument("--data", default=None, help="300-W layout folder for NME (default: shared test_common, "
@@ -154,7 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     reference = resolve_reference(args.reference_tflite)
     specs = shipped_specs(args.models)
     names = {s.name for s in specs}
-    jobs = baseline_jobs(specs) + (artifact_jobs(manifest, art_dir, names) if manifest else [])
+    arts = artifact_jobs(manifest, art_dir, names) if manifest else []
+    if args.precisions:
+        known = sorted({j.precision for j in arts})
+        bad = sorted(set(args.precisions) - set(known))
+        if bad:
+            print(f"error: no artifacts with precision {', '.join(bad)} in the manifest (have: {', '.join(known)})",
+                  file=sys.stderr)
+            return 2
+        arts = [j for j in arts if j.precision in args.precisions]
+    jobs = baseline_jobs(specs) + arts
     if reference is not None:
         jobs.append(reference_job(reference))
     thread_counts = sorted(set(args.threads or [1, os.cpu_count() or 1]))
