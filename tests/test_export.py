@@ -92,7 +92,9 @@ def test_manifest_schema_sidecars_and_sha256(exported):
         path = out / e["path"]
         assert path.stat().st_size == e["bytes"]
         assert sha256(path) == e["sha256"]
-        assert set(e["parity"]) == {"runtime", "n", "nme_torch", "nme_artifact", "delta_nme", "max_px"}
+        assert set(e["parity"]) == {"runtime", "n", "nme_torch", "nme_artifact", "delta_nme", "rel_delta_nme", "max_px"}
+        p = e["parity"]
+        assert p["rel_delta_nme"] == pytest.approx(p["delta_nme"] / p["nme_torch"])
         side = json.loads(sidecar_path(path).read_text())
         spec = REGISTRY[e["model"]]
         assert side["sha256"] == e["sha256"] and side["precision"] == e["precision"]
