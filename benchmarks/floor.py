@@ -44,11 +44,17 @@ def head_and_logits(spec: ModelSpec, x: np.ndarray) -> tuple[SoftArgmaxHead, np.
 
 
 def _export_pte(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """The head as the .pte exporter rewrites it (``export.delegable``), so it is one delegate."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = torch.export.export(module, (example,), strict=False)
-    path.write_bytes(to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    from export.delegable import LinearMomentsHead
+    from export.executorch import partitioner_configs
+
+    head = LinearMomentsHead(module.head, example.shape[-1]).eval()
+    program = torch.export.export(head, (example,), strict=False)
+    partitioner = XnnpackPartitioner(configs=partitioner_configs())
+    path.write_bytes(to_edge_transform_and_lower(program, partitioner=[partitioner]).to_executorch().buffer)
 
 
 def _export_tflite(module: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -37,7 +37,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .data.pts import atomic_write_bytes
-from .models.registry import WEIGHTS_DIR, model_name
+from .models.registry import WEIGHTS_DIR, load_checkpoint, model_name
 from .paths import REPO_DIR, default_test_dir, shared_data_dir
 
 # Robinson et al., ICCV 2019, Table 3: NME on the 300-W full set, all 3148 training faces.
@@ -82,6 +82,8 @@ def parse_args(argv=None):
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=None, help="generator learning rate (default: train's, 0.001)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--beta", type=float, default=None,
+                    help="softmax beta of --from-scratch cells (default: the shipped supervised model's)")
     return ap.parse_args(argv)
 
 
@@ -132,11 +134,22 @@ def init_checkpoint(args, loss: str, width: str) -> Path:
     return Path(args.init_dir) / f"{model_name(loss, Fraction(width))}.pt"
 
 
+def scratch_beta(args, loss: str, width: str) -> float:
+    """Softmax beta of a from-scratch cell: ``--beta``, else the shipped supervised model's, so
+    the supervised cell repeats the recipe of the shipped checkpoint (train's default is 1)."""
+    if args.beta is not None:
+        return args.beta
+    shipped = init_checkpoint(args, loss, width)
+    return load_checkpoint(shipped)[1].beta if shipped.exists() else 1.0
+
+
 def train_argv(args, width: str, loss: str, adversarial: bool, out: Path) -> list[str]:
     cmd = ["--width", width, "--loss", loss, "--epochs", str(args.epochs), "--seed", str(args.seed),
            "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--out", str(out)]
     if not args.from_scratch:
         cmd += ["--init-from", str(init_checkpoint(args, loss, width)), "--ema", "0.99", "--warmup-epochs", "0.3"]
+    else:
+        cmd += ["--beta", f"{scratch_beta(args, loss, width):g}"]
     if args.data:
         cmd += ["--data", *map(str, args.data)]
     for opt in ("val_fraction", "limit_train", "lr"):
@@ -344,7 +357,7 @@ def reproduce_argv(args) -> list[str]:
     out = ["--widths", *args.widths, "--losses", *args.losses, "--epochs", str(args.epochs), "--threads",
            str(args.threads), "--d-base", str(args.d_base), "--adv-batch", str(args.adv_batch), "--num-unlabeled",
            str(args.num_unlabeled)]
-    for opt in ("data", "test", "unlabeled", "val_fraction", "limit_train", "lr", "adv_weight"):
+    for opt in ("data", "test", "unlabeled", "val_fraction", "limit_train", "lr", "adv_weight", "beta"):
         v = getattr(args, opt)
         if v is not None:
             out += [f"--{opt.replace('_', '-')}", *(map(str, v) if isinstance(v, list) else [str(v)])]

@@ -1,15 +1,17 @@
 """PyTorch -> ExecuTorch ``.pte`` with the XNNPACK CPU delegate.
 
-Stages: capture (``torch.export``) -> ``to_edge_transform_and_lower`` with
-``XnnpackPartitioner`` -> ``to_executorch`` -> atomic save after a smoke run in
-``executorch.runtime`` -> sidecar. The contract JSON is also embedded as a constant method
+Stages: rewrite (``export.delegable``: nearest upsample and the soft-argmax sums in ops
+XNNPACK runs, so the whole program is one delegate call) -> capture (``torch.export``) ->
+``to_edge_transform_and_lower`` with ``XnnpackPartitioner`` -> ``to_executorch`` -> atomic
+save after a smoke run in ``executorch.runtime`` -> sidecar. The contract JSON is also embedded as a constant method
 ``edge_lmk`` (a uint8 tensor) because a .pte has no free-form metadata field.
 
 ``int8``: between capture and lowering, PT2E with the XNNPACK quantizer
 (``edge_lmk.compress.quantize`` with ``Int8Config("xnnpack")``): per-channel int8 conv weights,
-per-tensor int8 activations calibrated on training faces; the soft-argmax head is not
-annotated and runs in fp32. The quantized graph is re-exported and lowered like fp32; XNNPACK
-fuses each Q/DQ island into a QS8 kernel. The sidecar records which ops ran in what precision.
+per-tensor int8 activations calibrated on training faces, LeakyReLU, max-pool and upsample
+in int8 too, so the generator is one int8 region from the input quantize to the heatmap
+logits; the soft-argmax head is not annotated and runs in fp32. The quantized graph is
+re-exported and lowered like fp32; XNNPACK fuses each Q/DQ island into a QS8 kernel. The sidecar records which ops ran in what precision.
 """
 from __future__ import annotations
 
@@ -23,11 +25,32 @@ from edge_lmk.models import ModelSpec
 from .artifact import contract_json, resolve_out, save_bytes, write_sidecar
 from .capture import capture, example_input
 from .compression import describe
+from .delegable import delegable
 from .smoke import smoke_run
 
 FORMAT = "executorch"
 SUFFIX = ".pte"
 PRECISIONS = ("fp32", "int8")
+
+
+def partitioner_configs() -> list:
+    """ExecuTorch's XNNPACK partitioner configs, with LeakyReLU allowed in int8.
+
+    The stock ``LeakyReLUConfig`` only offers fp32, although XNNPACK's ``leaky_relu`` node runs
+    QS8 (``xnn_define_leaky_relu`` takes qint8 tensors with their own scales) and the visitor
+    serializes the quantization of its input and output like any other op. Allowing it lets
+    an annotated LeakyReLU (``edge_lmk.compress.pt2e``) stay int8 instead of a
+    dequantize -> float -> quantize detour; the parity tests run the result in the runtime.
+    """
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.config.generic_node_configs import LeakyReLUConfig
+    from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
+
+    class QS8LeakyReLUConfig(LeakyReLUConfig):
+        def supported_precision_types(self):
+            return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
+
+    return [QS8LeakyReLUConfig if c is LeakyReLUConfig else c for c in ALL_PARTITIONER_CONFIGS]
 
 
 def lower(program: torch.export.ExportedProgram, embedded: str, report: dict | None = None) -> bytes:
@@ -37,7 +60,7 @@ def lower(program: torch.export.ExportedProgram, embedded: str, report: dict | N
     from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 
     contract = torch.tensor(np.frombuffer(embedded.encode(), dtype=np.uint8).copy())
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner(configs=partitioner_configs())],
                                        constant_methods={"edge_lmk": contract})
     if report is not None:
         from edge_lmk.compress.op_precision import executorch_precision
@@ -69,6 +92,7 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
 
     config = config or config_for(FORMAT, precision)
     path = resolve_out(out, spec, precision, SUFFIX)
+    model = delegable(model, spec.contract.input_size)
     program = quantized_program(model, spec, config) if config is not None else capture(model, spec)
     report: dict = {}
     data = lower(program, contract_json(spec, FORMAT, precision), report)

@@ -16,7 +16,7 @@ from .config import Calibration, CoreMLWeightConfig, Int8Config
 # (format, precision) -> config; the exporters' ``precision`` argument is looked up here.
 PRECISION_CONFIGS: dict[tuple[str, str], Int8Config | CoreMLWeightConfig] = {
     ("executorch", "int8"): Int8Config("xnnpack"),
-    ("tflite", "int8"): Int8Config("litert"),
+    ("tflite", "int8"): Int8Config("litert", int8_activations=False),
     ("coreml", "int8-weights"): CoreMLWeightConfig("linear"),
     ("coreml", "palettized-8bit"): CoreMLWeightConfig("palettize", nbits=8),
     ("coreml", "palettized-4bit"): CoreMLWeightConfig("palettize", nbits=4),

@@ -40,11 +40,15 @@ class Int8Config:
 
     ``heatmap_conv``: quantize the final 1x1 ``to_heatmaps`` conv too (its output feeds the softmax
     logits directly, so its int8 output step becomes a logit step; measured in the README table).
+
+    ``int8_activations``: also run the LeakyReLUs in int8 (``xnnpack`` only; the LiteRT path keeps
+    them float). With them float, every activation is a dequantize/quantize pair in the graph.
     """
 
     backend: str
     per_channel: bool = True
     heatmap_conv: bool = True
+    int8_activations: bool = True
     calibration: Calibration = field(default_factory=Calibration)
 
     def __post_init__(self):

@@ -38,14 +38,67 @@ def in_generator(node, heatmap_conv: bool) -> bool:
     return heatmap_conv or HEATMAP_CONV not in parts
 
 
+ANNOTATION = "quantization_annotation"
+
+
 def make_quantizer(config: Int8Config):
-    """The XNNPACK PT2E quantizer, restricted to the generator."""
+    """XNNPACK's PT2E quantizer, confined to the generator; see ``GeneratorQuantizer``."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                           get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, Quantizer, SharedQuantizationSpec
 
-    return (XNNPACKQuantizer()
-            .set_global(get_symmetric_quantization_config(is_per_channel=config.per_channel))
-            .set_filter_function(lambda n: in_generator(n, config.heatmap_conv)))
+    qconfig = get_symmetric_quantization_config(is_per_channel=config.per_channel)
+    per_tensor = get_symmetric_quantization_config(is_per_channel=False)
+    keep = lambda n: in_generator(n, config.heatmap_conv)  # noqa: E731
+    xnnpack = XNNPACKQuantizer().set_global(qconfig).set_filter_function(keep)
+    act = qconfig.input_activation
+    # XNNPACK's QS8 max-pool and reshape need one scale on both sides.
+    shared_ops = (torch.ops.aten.max_pool2d.default, torch.ops.aten.view.default, torch.ops.aten.reshape.default)
+
+    class GeneratorQuantizer(Quantizer):
+        """The XNNPACK quantizer's annotations, then two corrections:
+
+        - annotations outside the generator are dropped: its ``cat`` annotator ignores the
+          filter function, and a quantized concatenation in the head rounds landmark
+          coordinates to int8 steps;
+        - with ``config.int8_activations``, the LeakyReLUs get an int8 output and the
+          max-pools and reshapes after them share their input's scale. XNNPACK's quantizer has
+          no LeakyReLU pattern, so each one sat between a dequantize and a quantize in float;
+          XNNPACK itself has a QS8 LeakyReLU kernel (``export.executorch.partitioner_configs``).
+          The generator then becomes one int8 region.
+        """
+
+        def annotate(self, model: GraphModule) -> GraphModule:
+            for node in model.graph.nodes:
+                # Depthwise transposed convs (``export.delegable.NearestUp2x``): XNNPACK has no
+                # per-channel kernel for them, and their all-ones weights are exact per-tensor.
+                if node.op == "call_function" and node.target == torch.ops.aten.conv_transpose2d.input \
+                        and keep(node):
+                    node.meta[ANNOTATION] = QuantizationAnnotation(
+                        input_qspec_map={node.args[0]: act, node.args[1]: per_tensor.weight},
+                        output_qspec=act, _annotated=True)
+            xnnpack.annotate(model)
+            for node in model.graph.nodes:
+                if node.op == "call_function" and ANNOTATION in node.meta and not keep(node):
+                    del node.meta[ANNOTATION]
+            if config.int8_activations:
+                for node in model.graph.nodes:
+                    if node.op != "call_function" or not keep(node) or ANNOTATION in node.meta:
+                        continue
+                    src = node.args[0]
+                    if node.target == torch.ops.aten.leaky_relu.default:
+                        node.meta[ANNOTATION] = QuantizationAnnotation(
+                            input_qspec_map={src: act}, output_qspec=act, _annotated=True)
+                    elif node.target in shared_ops and isinstance(src, torch.fx.Node) and ANNOTATION in src.meta:
+                        node.meta[ANNOTATION] = QuantizationAnnotation(
+                            input_qspec_map={src: SharedQuantizationSpec(src)},
+                            output_qspec=SharedQuantizationSpec((src, node)), _annotated=True)
+            return model
+
+        def validate(self, model: GraphModule) -> None:
+            xnnpack.validate(model)
+
+    return GeneratorQuantizer()
 
 
 def quantize_program(program: torch.export.ExportedProgram, config: Int8Config,
