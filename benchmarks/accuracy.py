@@ -56,15 +56,16 @@ def has_project_runtime(path: str | Path) -> bool:
     return entry is not None and importlib.util.find_spec(entry[0]) is not None
 
 
-def predictor_for(job: Job) -> tuple[Predictor, str]:
+def predictor_for(job: Job, threads: int | None = None) -> tuple[Predictor, str]:
     """The project's own runtime class when it has one for this file, else the benchmark runner.
 
     Only a missing module falls back: an artifact the project's runtime refuses (sidecar hash
     mismatch, bad file) is an error in results.json, not silently re-run another way."""
+    kw = {} if threads is None else {"threads": threads}
     if job.role == "baseline":
-        return load_predictor(job.model), "edge_lmk.runtimes.load_predictor"
+        return load_predictor(job.model, **kw), "edge_lmk.runtimes.load_predictor"
     if has_project_runtime(job.path):
-        return load_predictor(job.path), "edge_lmk.runtimes.load_predictor"
+        return load_predictor(job.path, **kw), "edge_lmk.runtimes.load_predictor"
     return RunnerPredictor(job.path, job.runtime), "benchmarks.runners (edge_lmk.runtimes has no module for it)"
 
 
@@ -73,8 +74,8 @@ def load_crops(folder: Path, contract: PreprocessContract, limit: int | None = N
     return prepare_crops(records[:limit] if limit else records, contract, desc="accuracy crops")
 
 
-def job_accuracy(job: Job, crops: CropSet) -> dict:
-    predictor, via = predictor_for(job)
+def job_accuracy(job: Job, crops: CropSet, threads: int | None = None) -> dict:
+    predictor, via = predictor_for(job, threads)
     pred, _ = predict_photo(predictor, crops)
     res = score(pred, crops)
     per_face = res.pop("per_face")
@@ -82,3 +83,53 @@ def job_accuracy(job: Job, crops: CropSet) -> dict:
     return {"key": job.key, "model": job.model, "width": job.width, "format": job.format,
             "precision": job.precision, "runtime": job.runtime, "predictor": via, **res,
             "per_face_nme": [round(float(v), 5) for v in per_face]}
+
+
+def error_entry(job: Job, e: Exception) -> dict:
+    return {"key": job.key, "model": job.model, "width": job.width, "format": job.format,
+            "precision": job.precision, "runtime": job.runtime, "error": f"{type(e).__name__}: {e}"}
+
+
+_CROPS: CropSet | None = None
+
+
+def _init_worker(crops: CropSet) -> None:
+    global _CROPS
+    _CROPS = crops
+
+
+def _entry(job: Job) -> dict:
+    try:
+        return job_accuracy(job, _CROPS, threads=1)
+    except Exception as e:  # recorded; the other rows still get scored
+        return error_entry(job, e)
+
+
+def accuracy_entries(jobs: list[Job], crops: CropSet, workers: int, done=None) -> list[dict]:
+    """NME of every job on ``crops``, ``workers`` jobs at a time, each in its own process at one
+    runtime thread (the models are batch 1 and small; processes scale, intra-op threads barely
+    do). Entries come back in ``jobs`` order; ``done(entry)`` is called as each one finishes.
+
+    Not a timing: the latency rows are all measured before this runs.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        _init_worker(crops)
+        out = []
+        for job in jobs:
+            out.append(_entry(job))
+            if done:
+                done(out[-1])
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: the parent has torch/XNNPACK thread pools that a forked child would inherit
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(crops,)) as pool:
+        futures = {pool.submit(_entry, job): i for i, job in enumerate(jobs)}
+        out: list[dict | None] = [None] * len(jobs)
+        for f in as_completed(futures):
+            out[futures[f]] = f.result()
+            if done:
+                done(out[futures[f]])
+    return out  # type: ignore[return-value]

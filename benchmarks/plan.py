@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edge_lmk.models import ModelSpec, list_models
+from edge_lmk.models import ModelSpec, default_model, list_models
 
 from .files import read_json, size_on_disk
 from .runners import RUNTIME_BY_SUFFIX, NotRunnableHere, check_runnable
@@ -91,7 +91,14 @@ def reference_job(path: str | Path) -> Job:
 
 
 def shipped_specs(names: list[str] | None) -> list[ModelSpec]:
+    """``names`` (or ``["all"]``: every shipped model); None: the default model of every shipped
+    width (``laplacekl_wW``), the ladder the report's charts compare."""
     specs = list_models()
+    if names == ["all"]:
+        return specs
+    if names is None:
+        defaults = {default_model(s.width) for s in specs}
+        return [s for s in specs if s.name in defaults]
     if names:
         known = {s.name for s in specs}
         bad = sorted(set(names) - known)

@@ -53,6 +53,7 @@ REFERENCE_SOURCE = "mediapipe==0.10.14 wheel: mediapipe/modules/face_landmark/fa
 DEFAULT_ARTIFACTS = Path("artifacts")
 WORKER_TIMEOUT_S = 600  # a cold torch import on a loaded 2-core machine has taken 45 s; this is a hang guard
 MARKER = "BENCH-RESULT "
+DEFAULT_PRECISIONS = ("fp32", "int8")
 
 
 def sha256_file(path: Path) -> str:
@@ -131,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports/bench", help="output folder for results.json (default: reports/bench)")
     ap.add_argument("--quick", action="store_true",
                     help="few timed runs, accuracy on the bundled sample: a smoke test, not numbers to report")
-    ap.add_argument("--models", nargs="+", default=None, help="shipped model names (default: all shipped)")
-    ap.add_argument("--precisions", nargs="+", default=None,
-                    help="artifact precisions to time, as in the manifest (e.g. fp32 int8; default: all); "
-                         "PyTorch eager is always timed")
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="shipped model names, or 'all' (default: the default model of every shipped width)")
+    ap.add_argument("--precisions", nargs="+", default=list(DEFAULT_PRECISIONS),
+                    help="artifact precisions to time, as in the manifest, or 'all' (default: fp32 int8, what "
+                         "ships to devices); PyTorch eager is always timed")
     ap.add_argument("--threads", nargs="+", type=int, default=None,
                     help="thread counts (default: 1 and os.cpu_count())")
     ap.add_argument("--data", default=None, help="300-W layout folder for NME (default: shared test_common, "
@@ -158,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     specs = shipped_specs(args.models)
     names = {s.name for s in specs}
     arts = artifact_jobs(manifest, art_dir, names) if manifest else []
-    if args.precisions:
+    if arts and args.precisions and args.precisions != ["all"]:
         known = sorted({j.precision for j in arts})
         bad = sorted(set(args.precisions) - set(known))
+        if bad and args.precisions == list(DEFAULT_PRECISIONS) and set(known) & set(args.precisions):
+            bad = []  # a manifest without int8 rows (e.g. --precisions fp32 at export) is fine by default
         if bad:
             print(f"error: no artifacts with precision {', '.join(bad)} in the manifest (have: {', '.join(known)})",
                   file=sys.stderr)
@@ -176,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
 
     # Imported here: cv2 / the evaluation stack are only needed once the plan is known to be valid.
-    from .accuracy import eval_data, job_accuracy, load_crops
+    from .accuracy import accuracy_entries, eval_data, load_crops
     from .cost import all_widths
     from .inputs import reference_io, resize_input, sample_face
 
@@ -265,21 +269,20 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix_str(f"cropping {data_dir}")
             crops = load_crops(data_dir, contract)
             bar.update(1)
-            acc = {"data": str(data_dir), "data_kind": data_kind, "n": len(crops.records), "entries": []}
+            workers = os.cpu_count() or 1
+            acc = {"data": str(data_dir), "data_kind": data_kind, "n": len(crops.records), "entries": [],
+                   "processes": workers, "threads_per_process": 1}
             results["accuracy"] = acc
-            for job in jobs:
-                if job.role in ("reference", "floor") or job.skip_reason:
-                    continue
-                bar.set_postfix_str(f"NME {job.key}")
-                try:
-                    acc["entries"].append(job_accuracy(job, crops))
-                except Exception as e:  # recorded; the other rows still get scored
-                    acc["entries"].append({"key": job.key, "model": job.model, "width": job.width,
-                                           "format": job.format, "precision": job.precision,
-                                           "runtime": job.runtime, "error": f"{type(e).__name__}: {e}"})
-                    bar.write(f"{job.key}: accuracy failed: {e}")
+            scored = [j for j in jobs if j.role not in ("reference", "floor") and not j.skip_reason]
+            bar.set_postfix_str(f"NME of {len(scored)} rows, {workers} processes")
+
+            def done(entry: dict) -> None:
+                if entry.get("error"):
+                    bar.write(f"{entry['key']}: accuracy failed: {entry['error']}")
                 bar.update(1)
-                save()
+
+            acc["entries"] = accuracy_entries(scored, crops, workers, done)
+            save()
     finally:
         bar.close()
     results["machine"]["load_avg_end"] = load_average()

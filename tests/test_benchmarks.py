@@ -296,3 +296,15 @@ def test_adb_bench_script_is_valid_shell():
         subprocess.run(["shellcheck", str(script)], check=True)
     out = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, check=True).stdout
     assert "--tflite-bin" in out and "--et-bin" in out
+
+
+def test_default_plan_is_one_model_per_shipped_width():
+    from benchmarks.plan import shipped_specs
+    from edge_lmk.models import list_models
+
+    default = shipped_specs(None)
+    assert sorted(s.name for s in default) == sorted(f"laplacekl_{t}" for t in ("w1_16", "w1_8", "w1_4", "w1_2", "w1"))
+    assert len({s.width for s in default}) == len(default)
+    assert len(shipped_specs(["all"])) == len(list_models()) > len(default)
+    with pytest.raises(SystemExit, match="not shipped"):
+        shipped_specs(["laplacekl_w3"])
