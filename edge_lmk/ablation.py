@@ -269,7 +269,11 @@ def start_results(args, out: Path, test: Path, compute: bool = True) -> dict:
 
 def protocol_text(args) -> str:
     if args.from_scratch:
-        sched = f"trained from random weights for {args.epochs} epochs with train's default schedule"
+        betas = ", ".join(f"{w} {scratch_beta(args, l, w):g}" for w in args.widths for l in args.losses)
+        sched = (f"trained from random weights for {args.epochs} epochs with train's default schedule (Adam lr "
+                 f"{args.lr or 0.001}, cosine, warm-up 2 epochs, EMA 0.998, batch {args.batch_size}, seed "
+                 f"{args.seed}) and the softmax beta of the shipped supervised model ({betas}); the supervised "
+                 f"cell gets the same labelled batches and augmentation as the +D cell")
     else:
         sched = (f"fine-tuned from the shipped supervised checkpoint of its (loss, width) for {args.epochs} epochs "
                  f"(Adam lr {args.lr or 0.001}, cosine, warm-up 0.3 epoch, EMA 0.99, batch {args.batch_size}, "

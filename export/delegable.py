@@ -4,7 +4,7 @@ XNNPACK in ExecuTorch has no kernel for ``upsample_nearest2d``, ``sum`` or ``ara
 eager graph is cut into 7 delegate segments with portable ops between them. Every cut costs a
 delegate header, boundary tensor descriptions and, in int8, a dequantize/quantize pair; for the
 1/16 model that overhead is most of the file. These modules compute the same numbers with ops
-XNNPACK does run (transposed conv, cat, view, permute, linear, sub, abs, mul), so the program becomes a single
+XNNPACK does run (transposed conv, permute, linear, sub, abs, mul), so the program becomes a single
 delegate call. They are swapped into a deep copy at export time only; training and the other
 exporters keep the plain modules.
 
@@ -22,23 +22,33 @@ from edge_lmk.heads import SoftArgmaxHead, pixel_centres
 from edge_lmk.models.generator import BLOCKS
 
 
-class NearestUp2x(nn.Module):
-    """(B,C,H,W) -> (B,C,2H,2W) nearest-neighbour upsampling as a depthwise transposed conv.
+# The C x C x 2 x 2 kernel is 3.4% of the parameters at every width and costs 4 C^2 MACs per
+# input pixel; worth it where the partition overhead dominates the file (1/16: 7 partitions,
+# ~25 KB of graphs around 8 KB of weights), not for the wide models, which keep the portable
+# upsample kernel between delegate partitions.
+MAX_UP_CHANNELS = 16
 
-    A 2x2 kernel of ones with stride 2 copies every pixel into its 2x2 block, which is exactly
-    ``nn.Upsample(scale_factor=2, mode="nearest")``. XNNPACK runs it natively (in NHWC, no
-    layout transposes) in float and in int8, where its all-ones weights quantize exactly.
-    ``channels``: every C the module will see (the generator shares one upsample module).
+
+class NearestUp2x(nn.Module):
+    """(B,C,H,W) -> (B,C,2H,2W) nearest-neighbour upsampling as a transposed conv.
+
+    A stride-2 transposed conv whose 2x2 kernel is 1 from each channel to itself and 0 to the
+    others copies every pixel into its 2x2 block: exactly ``nn.Upsample(scale_factor=2,
+    mode="nearest")``. XNNPACK runs it natively (NHWC, no layout transposes) in float and in
+    int8, where the 0/1 weights quantize exactly. Dense (C x C), not depthwise: XNNPACK's
+    grouped deconvolution with one channel per group measured ~0.3 ms per upsample on the 1/16
+    model, the dense one a few microseconds. ``channels``: every C the module will see (the
+    generator shares one upsample module).
     """
 
     def __init__(self, channels):
         super().__init__()
         for c in sorted(set(channels)):
-            self.register_buffer(f"ones_{c}", torch.ones(c, 1, 2, 2))
+            kernel = torch.eye(c).view(c, c, 1, 1).expand(c, c, 2, 2).contiguous()
+            self.register_buffer(f"kernel_{c}", kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        return F.conv_transpose2d(x, getattr(self, f"ones_{c}"), stride=2, groups=c)
+        return F.conv_transpose2d(x, getattr(self, f"kernel_{x.shape[1]}"), stride=2)
 
 
 class LinearMomentsHead(nn.Module):
@@ -85,9 +95,10 @@ class DelegableNet(nn.Module):
     def __init__(self, model: nn.Module, size: int):
         super().__init__()
         self.generator = copy.deepcopy(model.generator)
-        if isinstance(self.generator.up, nn.Upsample):
-            bc = dict(zip(BLOCKS, self.generator.block_channels))
-            self.generator.up = NearestUp2x([bc[b][1] for b in ("enc3", "dec2", "dec1")])
+        bc = dict(zip(BLOCKS, self.generator.block_channels))
+        up_channels = [bc[b][1] for b in ("enc3", "dec2", "dec1")]
+        if isinstance(self.generator.up, nn.Upsample) and max(up_channels) <= MAX_UP_CHANNELS:
+            self.generator.up = NearestUp2x(up_channels)
         self.head = LinearMomentsHead(model.head, size)
         # softmax(beta * z) with beta folded into the layers that make z: one multiply of
         # 68x6400 logits less per call, exact up to float rounding.

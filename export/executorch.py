@@ -7,7 +7,7 @@ save after a smoke run in ``executorch.runtime`` -> sidecar. The contract JSON i
 ``edge_lmk`` (a uint8 tensor) because a .pte has no free-form metadata field.
 
 ``int8``: between capture and lowering, PT2E with the XNNPACK quantizer
-(``edge_lmk.compress.quantize`` with ``Int8Config("xnnpack")``): per-channel int8 conv weights,
+(``edge_lmk.compress.quantize`` with ``Int8Config("xnnpack", per_channel=False)``): per-tensor int8 conv weights,
 per-tensor int8 activations calibrated on training faces, LeakyReLU, max-pool and upsample
 in int8 too, so the generator is one int8 region from the input quantize to the heatmap
 logits; the soft-argmax head is not annotated and runs in fp32. The quantized graph is

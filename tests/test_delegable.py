@@ -51,3 +51,10 @@ def test_delegable_model_matches_eager_on_faces(faces, name):
     torch.testing.assert_close(sc2, sc, atol=1e-3, rtol=1e-4)
     # the rewrite works on a copy: the caller's model keeps its modules and beta
     assert isinstance(model.generator.up, torch.nn.Upsample)
+
+
+def test_wide_models_keep_the_portable_upsample():
+    wide = REGISTRY["laplacekl_w1_4"]
+    rewritten = delegable(wide.load().eval(), wide.contract.input_size)
+    assert isinstance(rewritten.generator.up, torch.nn.Upsample)
+    assert isinstance(rewritten.head, LinearMomentsHead)

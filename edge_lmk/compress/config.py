@@ -32,7 +32,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Int8Config:
-    """Static int8 (weights per-channel symmetric, activations per-tensor affine) for the generator's
+    """Static int8 (symmetric weights, per-channel or per-tensor; activations per-tensor affine) for the generator's
     convolutions; the soft-argmax head (softmax, expectation, scale) is never quantized.
 
     ``backend``: ``xnnpack`` = PT2E with the XNNPACK quantizer (ExecuTorch); ``litert`` =

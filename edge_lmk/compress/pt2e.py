@@ -70,8 +70,8 @@ def make_quantizer(config: Int8Config):
 
         def annotate(self, model: GraphModule) -> GraphModule:
             for node in model.graph.nodes:
-                # Depthwise transposed convs (``export.delegable.NearestUp2x``): XNNPACK has no
-                # per-channel kernel for them, and their all-ones weights are exact per-tensor.
+                # The upsampling transposed convs (``export.delegable.NearestUp2x``): their 0/1
+                # weights are exact per-tensor, and they need no per-channel scales.
                 if node.op == "call_function" and node.target == torch.ops.aten.conv_transpose2d.input \
                         and keep(node):
                     node.meta[ANNOTATION] = QuantizationAnnotation(
