@@ -80,14 +80,17 @@ def job_accuracy(job: Job, crops: CropSet, threads: int | None = None) -> dict:
     res = score(pred, crops)
     per_face = res.pop("per_face")
     res.pop("subsets", None)
+    return {**job_fields(job), "predictor": via, **res, "per_face_nme": [round(float(v), 5) for v in per_face]}
+
+
+def job_fields(job: Job) -> dict:
+    """What identifies an accuracy entry, with or without a result."""
     return {"key": job.key, "model": job.model, "width": job.width, "format": job.format,
-            "precision": job.precision, "runtime": job.runtime, "predictor": via, **res,
-            "per_face_nme": [round(float(v), 5) for v in per_face]}
+            "precision": job.precision, "runtime": job.runtime}
 
 
 def error_entry(job: Job, e: Exception) -> dict:
-    return {"key": job.key, "model": job.model, "width": job.width, "format": job.format,
-            "precision": job.precision, "runtime": job.runtime, "error": f"{type(e).__name__}: {e}"}
+    return {**job_fields(job), "error": f"{type(e).__name__}: {e}"}
 
 
 _CROPS: CropSet | None = None

@@ -10,6 +10,19 @@ from edge_lmk.models import REGISTRY
 from edge_lmk.train import adversarial_step
 
 
+def adversarial_setup(sample_train, sample_test, D: PatchDiscriminator):
+    """4 labelled canvases and the ``adv`` state of ``train.adversarial_step`` with 4 "unlabelled"
+    faces (real sample photos without their landmarks); seeds torch."""
+    torch.manual_seed(0)
+    recs = scan_folder(sample_train)[:4]
+    canv, pts = zip(*(make_canvas(*load_face(r)) for r in recs))
+    canv, pts = torch.from_numpy(np.stack(canv)), torch.from_numpy(np.stack(pts))
+    un_img, un_box = load_unlabeled([r.image for r in scan_folder(sample_test)[:4]], 0.5)
+    adv = {"D": D, "opt": torch.optim.Adam(D.parameters(), 1e-4), "img": torch.from_numpy(un_img),
+           "box": torch.from_numpy(un_box)}
+    return canv, pts, adv
+
+
 def test_rendered_laplace_heatmap():
     t = torch.tensor([[[20.5, 60.5], [3.2, 77.9]]])
     h = render_laplace(t, 80, b=1.0)
@@ -26,17 +39,10 @@ def test_discriminator_shape():
 
 
 def test_adversarial_steps_change_the_generator(sample_train, sample_test):
-    torch.manual_seed(0)
-    recs = scan_folder(sample_train)[:4]
-    canv, pts = zip(*(make_canvas(*load_face(r)) for r in recs))
-    canv, pts = torch.from_numpy(np.stack(canv)), torch.from_numpy(np.stack(pts))
-    # "unlabelled" faces: real sample photos without their landmarks
-    un_img, un_box = load_unlabeled([r.image for r in scan_folder(sample_test)[:4]], 0.5)
+    canv, pts, adv = adversarial_setup(sample_train, sample_test, PatchDiscriminator())
+    D = adv["D"]
     model = REGISTRY["laplacekl_w1_16"].load().train()
     before = [p.detach().clone() for p in model.parameters()]
-    D = PatchDiscriminator()
-    adv = {"D": D, "opt": torch.optim.Adam(D.parameters(), 1e-4), "img": torch.from_numpy(un_img),
-           "box": torch.from_numpy(un_box)}
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     g = torch.Generator().manual_seed(0)
     d_before = [p.detach().clone() for p in D.parameters()]
@@ -57,17 +63,10 @@ def test_discriminator_base_and_adv_batch(sample_train, sample_test):
     n64 = sum(p.numel() for p in PatchDiscriminator(base=64).parameters())
     n16 = sum(p.numel() for p in PatchDiscriminator(base=16).parameters())
     assert n16 * 10 < n64
-    torch.manual_seed(0)
-    recs = scan_folder(sample_train)[:4]
-    canv, pts = zip(*(make_canvas(*load_face(r)) for r in recs))
-    canv, pts = torch.from_numpy(np.stack(canv)), torch.from_numpy(np.stack(pts))
-    un_img, un_box = load_unlabeled([r.image for r in scan_folder(sample_test)[:4]], 0.5)
+    canv, pts, adv = adversarial_setup(sample_train, sample_test, PatchDiscriminator(base=16))
     model = REGISTRY["softargmax_w1_16"].load().train()
-    D = PatchDiscriminator(base=16)
     seen = []
-    D.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
-    adv = {"D": D, "opt": torch.optim.Adam(D.parameters(), 1e-4), "img": torch.from_numpy(un_img),
-           "box": torch.from_numpy(un_box)}
+    adv["D"].register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
     g = torch.Generator().manual_seed(0)
     x, t = crop_batch(canv, pts, 80, 1.3, AugmentConfig(), g)
     stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}

@@ -52,8 +52,8 @@ def make_quantizer(config: Int8Config):
     keep = lambda n: in_generator(n, config.heatmap_conv)  # noqa: E731
     xnnpack = XNNPACKQuantizer().set_global(qconfig).set_filter_function(keep)
     act = qconfig.input_activation
-    # XNNPACK's QS8 max-pool and reshape need one scale on both sides.
-    shared_ops = (torch.ops.aten.max_pool2d.default, torch.ops.aten.view.default, torch.ops.aten.reshape.default)
+    # XNNPACK's QS8 max-pool needs one scale on both sides.
+    shared_ops = (torch.ops.aten.max_pool2d.default,)
 
     class GeneratorQuantizer(Quantizer):
         """The XNNPACK quantizer's annotations, then two corrections:
@@ -62,7 +62,7 @@ def make_quantizer(config: Int8Config):
           filter function, and a quantized concatenation in the head rounds landmark
           coordinates to int8 steps;
         - with ``config.int8_activations``, the LeakyReLUs get an int8 output and the
-          max-pools and reshapes after them share their input's scale. XNNPACK's quantizer has
+          max-pools after them share their input's scale. XNNPACK's quantizer has
           no LeakyReLU pattern, so each one sat between a dequantize and a quantize in float;
           XNNPACK itself has a QS8 LeakyReLU kernel (``export.executorch.partitioner_configs``).
           The generator then becomes one int8 region.
