@@ -126,6 +126,12 @@ def validate(model, images, pts, crop_scale, out_size, device, batch=128) -> np.
     return np.concatenate(nmes)
 
 
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -163,6 +169,8 @@ def main(argv=None):
     loss_fn, _ = get_loss(spec.loss)
     crop_scale, size = spec.contract.crop_scale, spec.contract.input_size
     aug = NO_AUGMENT if args.no_augment else AugmentConfig()
+    # Seed before any module exists: initial weights must follow --seed (a resume overwrites them and the RNG state).
+    seed_everything(args.seed)
     # channels_last: ~40% faster convolutions on CPU for these thin layers
     model = spec.build(args.dropout).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -201,9 +209,6 @@ def main(argv=None):
         random.setstate(state["rng"]["python"])
         print(f"resumed from {last_path} at epoch {start_epoch} (best val NME {best_nme:.3f})")
     else:
-        torch.manual_seed(args.seed)
-        np.random.seed(args.seed)
-        random.seed(args.seed)
         if args.init_from:
             missing, unexpected = model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict(), strict=False)
             # Only a new, zero-initialised head branch may be absent from the source checkpoint.

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from edge_lmk.evaluate import evaluate, prepare_crops, predict_photo
 from edge_lmk.data import scan_folder
@@ -16,9 +17,9 @@ from edge_lmk.runtimes.base import ArtifactError
 ENV = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
 
 
-def _train(tmp_path, sample_train, epochs):
+def _train(tmp_path, sample_train, epochs, run="run"):
     cmd = [sys.executable, "-m", "edge_lmk.train", "--width", "1/16", "--data", str(sample_train),
-           "--val-fraction", "0.2", "--epochs", str(epochs), "--batch-size", "8", "--out", str(tmp_path / "run"),
+           "--val-fraction", "0.2", "--epochs", str(epochs), "--batch-size", "8", "--out", str(tmp_path / run),
            "--threads", "1"]
     return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=tmp_path, env=ENV)
 
@@ -34,6 +35,19 @@ def test_train_resumes_and_logs(tmp_path, sample_train):
     assert all(np.isfinite(r["loss"]) and r["val_nme"] > 0 for r in log)
     assert (run / "log.csv").read_text().splitlines()[0].startswith("epoch,loss,val_nme")
     assert not list(run.glob("*.tmp")) and not list(run.glob(".*tmp"))
+
+
+def test_train_is_seeded_through_resume(tmp_path, sample_train):
+    """Same command, same weights: --seed covers the initial weights, and 1 epoch + resume equals 2 straight epochs."""
+    _train(tmp_path, sample_train, 1)
+    _train(tmp_path, sample_train, 2)
+    _train(tmp_path, sample_train, 2, run="straight")
+    resumed = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
+    for k, v in straight["state_dict"].items():
+        assert torch.equal(v, resumed["state_dict"][k]), k
+    logs = [json.loads((tmp_path / r / "log.json").read_text()) for r in ("run", "straight")]
+    assert [e["loss"] for e in logs[0]] == [e["loss"] for e in logs[1]]
 
 
 @pytest.mark.parametrize("name,max_nme", [("laplacekl_w1_8", 60.0)])
