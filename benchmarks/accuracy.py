@@ -108,10 +108,13 @@ def _entry(job: Job) -> dict:
         return error_entry(job, e)
 
 
-def accuracy_entries(jobs: list[Job], crops: CropSet, workers: int, done=None) -> list[dict]:
+def accuracy_entries(jobs: list[Job], crops: CropSet, workers: int, done=None,
+                     cost: dict[str, float] | None = None) -> list[dict]:
     """NME of every job on ``crops``, ``workers`` jobs at a time, each in its own process at one
     runtime thread (the models are batch 1 and small; processes scale, intra-op threads barely
     do). Entries come back in ``jobs`` order; ``done(entry)`` is called as each one finishes.
+    ``cost`` (job key -> expected seconds, e.g. the measured latency) starts the longest jobs
+    first, so a slow full-width row does not run alone at the end while the other cores idle.
 
     Not a timing: the latency rows are all measured before this runs.
     """
@@ -129,7 +132,8 @@ def accuracy_entries(jobs: list[Job], crops: CropSet, workers: int, done=None) -
     # spawn, not fork: the parent has torch/XNNPACK thread pools that a forked child would inherit
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
                              initializer=_init_worker, initargs=(crops,)) as pool:
-        futures = {pool.submit(_entry, job): i for i, job in enumerate(jobs)}
+        order = sorted(range(len(jobs)), key=lambda i: -(cost or {}).get(jobs[i].key, 0.0))
+        futures = {pool.submit(_entry, jobs[i]): i for i in order}
         out: list[dict | None] = [None] * len(jobs)
         for f in as_completed(futures):
             out[futures[f]] = f.result()

@@ -111,6 +111,12 @@ def resolve_reference(given: str | None) -> Path | None:
     return path
 
 
+def one_thread_ms(rows: list[dict]) -> dict[str, float]:
+    """Row key -> its measured 1-thread median (ms): what one face costs in the NME pass."""
+    return {r["key"]: r["latency_ms"]["median"] for r in rows
+            if r.get("threads") == 1 and r.get("status") == "ok" and r.get("latency_ms")}
+
+
 def summary_lines(rows: list[dict]) -> list[str]:
     lines = [f"{'row':40s} {'thr':>3s} {'load ms':>8s} {'median':>8s} {'p90':>8s} {'p99':>8s} {'RSS MB':>7s}  status"]
     for r in rows:
@@ -281,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                     bar.write(f"{entry['key']}: accuracy failed: {entry['error']}")
                 bar.update(1)
 
-            acc["entries"] = accuracy_entries(scored, crops, workers, done)
+            acc["entries"] = accuracy_entries(scored, crops, workers, done, cost=one_thread_ms(results["latency"]))
             save()
     finally:
         bar.close()

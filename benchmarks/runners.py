@@ -8,7 +8,9 @@ Python runtime imports torch itself; that is part of its cost).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,35 @@ def check_runnable(runtime: str) -> None:
 
 def import_runtime(runtime: str) -> None:
     check_runnable(runtime)
+    if runtime == "executorch":
+        skip_exporter_package()
     importlib.import_module(IMPORTS[runtime])
+
+
+def skip_exporter_package() -> bool:
+    """Let ``executorch.runtime`` load without ExecuTorch's exporter; -> whether it was skipped.
+
+    The pybindings import ``executorch.exir._warnings`` for one warning class, and
+    ``executorch/exir/__init__.py`` pulls in the whole exporter (torch.export, torch._dynamo):
+    ~6 of the ~8 s a fresh process spends importing the runtime, which no app on a device pays
+    and which made the ExecuTorch rows the slowest part of a benchmark run. ``executorch.exir``
+    is registered as a bare package instead (its submodules still import on demand). Only for
+    benchmark worker processes, which never export: anything that needs ``exir``'s top-level
+    names must not run in the same process.
+    """
+    if "executorch.exir" in sys.modules:
+        return False
+    spec = importlib.util.find_spec("executorch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    exir_dir = Path(next(iter(spec.submodule_search_locations))) / "exir"
+    if not (exir_dir / "_warnings.py").is_file():
+        return False  # another layout: import normally
+    pkg = types.ModuleType("executorch.exir")
+    pkg.__path__ = [str(exir_dir)]
+    pkg.__package__ = "executorch.exir"
+    sys.modules["executorch.exir"] = pkg
+    return True
 
 
 def _open_pytorch(path: Path, kw: dict) -> tuple[Callable, tuple[int, ...], Any]:

@@ -224,3 +224,30 @@ def test_target_table_has_coreml_rows_and_no_uninstalled_optional_rows():
         spec = REGISTRY[MODELS[0]]
         with pytest.raises(TargetUnavailable, match=r"onnx2tf is not installed.*pip install"):
             onnx2tf.export(spec.load(), spec, Path("unused"), "fp32")
+
+
+def test_benchmark_worker_runs_pte_without_the_exporter(exported, crops):
+    """The benchmark's ExecuTorch rows import the runtime without ``executorch.exir``'s exporter
+    (benchmarks.runners.skip_exporter_package) and still give the exported model's landmarks."""
+    import subprocess
+    import sys
+
+    out, manifest, _ = exported
+    e = next(e for e in manifest["artifacts"] if e["format"] == "executorch" and e["precision"] == "fp32"
+             and e["model"] == MODELS[0])
+    x = np.ascontiguousarray(crops.inputs[:1], dtype=np.float32)
+    np.save(out / "face.npy", x)
+    code = ("import json, sys, numpy as np\n"
+            "from benchmarks.runners import import_runtime, open_runner, split_outputs\n"
+            "import_runtime('executorch')\n"
+            f"lm, sc = split_outputs(open_runner({str(out / e['path'])!r}, 1).run(np.load({str(out / 'face.npy')!r})))\n"
+            "print(json.dumps({'exporter': 'torch._dynamo' in sys.modules, 'lm': lm.tolist()}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["exporter"] is False
+    import torch
+
+    with torch.no_grad():
+        eager_lm, _ = REGISTRY[MODELS[0]].load().eval()(torch.from_numpy(x))
+    np.testing.assert_allclose(np.asarray(res["lm"]), eager_lm.numpy(), atol=1e-3)  # crop pixels
