@@ -1,7 +1,7 @@
 """The paper's ablation (Table 3): {softargmax, LaplaceKL} x {supervised, +D} x widths on 300-W common.
 
     python -m edge_lmk.ablation [--widths 1/16 1/8] [--losses softargmax laplacekl] [--epochs E]
-                                [--out runs/ablation] [--threads 1] [--from-scratch]
+                                [--seeds 0 [1 ...]] [--out runs/ablation] [--threads 1] [--from-scratch]
 
 Protocol (default, for CPUs): every cell *fine-tunes* the shipped supervised checkpoint of its
 (loss, width) (``edge_lmk/weights/LOSS_wW.pt``) for the same E epochs, with and without the
@@ -13,12 +13,19 @@ discriminator, with the same seed, labelled batches, augmentation and schedule (
 Workers: several invocations of the same command may share OUT (a lock per cell); each trains
 the cells nobody else is training, then waits for the rest.
 
-Each cell is a ``python -m edge_lmk.train`` run in ``OUT/NAME`` (NAME = ``LOSS_wW`` or
-``LOSS_d_wW``), evaluated (best checkpoint on the validation split) on the test folder
-(default: the 554-face 300-W common set). Resumable: a finished cell (``OUT/NAME/result.json``)
-is skipped, an interrupted one resumes through train's own resume. Writes ``OUT/ablation.md``
-(Markdown table with the paper's numbers beside ours), ``OUT/ablation.json`` and ``OUT/ablation.png``
-after every cell.
+Seeds: every seed of ``--seeds`` trains its own supervised and +D pair; training is fully seeded
+(same seed = same initial weights and labelled batches), so the two cells of a seed are a matched
+pair. The table shows, per (width, loss, D), the mean over the finished seeds (common NME as
+mean +- sample std (n) when more than one seed finished), and '+D vs sup.' is the mean over seeds
+of the per-seed relative gain of +D over its supervised cell.
+
+Each cell (width, loss, D, seed) is a ``python -m edge_lmk.train`` run in ``OUT/NAME`` for seed 0
+and in ``OUT/NAME_sS`` for seed S > 0 (NAME = ``LOSS_wW`` or ``LOSS_d_wW``), evaluated (best
+checkpoint on the validation split) on the test folder (default: the 554-face 300-W common set).
+Cells run seed by seed (all of seed 0's cells first). Resumable: a finished cell
+(``OUT/NAME[_sS]/result.json``) is skipped, an interrupted one resumes through train's own resume.
+Writes ``OUT/ablation.md`` (Markdown table with the paper's numbers beside ours), ``OUT/ablation.json``
+and ``OUT/ablation.png`` after every cell.
 
 Mean heatmap spread: the mean over test faces, the 68 landmarks and the two axes of the Laplace
 scale E|x - mu| of the predicted heatmap's marginals, in 80x80 heatmap (= input crop) pixels,
@@ -30,6 +37,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -81,10 +89,15 @@ def parse_args(argv=None):
     ap.add_argument("--adv-weight", type=float, default=None, help="lambda (default: train's, 0.001)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=None, help="generator learning rate (default: train's, 0.001)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="training seeds; each trains its own supervised and +D pair (seed 0 in OUT/NAME, "
+                         "seed S in OUT/NAME_sS)")
     ap.add_argument("--beta", type=float, default=None,
                     help="softmax beta of --from-scratch cells (default: the shipped supervised model's)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if len(set(args.seeds)) != len(args.seeds):
+        ap.error("--seeds: each seed once")
+    return args
 
 
 def cell_names(args) -> list[tuple[str, str, bool]]:
@@ -93,11 +106,17 @@ def cell_names(args) -> list[tuple[str, str, bool]]:
     return [(w, l, d) for w in args.widths for l in order for d in (False, True)]
 
 
-def run_order(args) -> list[tuple[str, str, bool]]:
-    """Execution order: per width, LaplaceKL first (the targets), the long +D cell before its control, so that
-    two workers sharing OUT balance their load."""
+def run_order(args) -> list[tuple[str, str, bool, int]]:
+    """Execution order (width, loss, adversarial, seed): seed by seed; per seed and width, LaplaceKL first (the
+    targets), the long +D cell before its control, so that two workers sharing OUT balance their load."""
     order = [l for l in ("laplacekl", "softargmax") if l in args.losses]
-    return [(w, l, d) for w in args.widths for l in order for d in (True, False)]
+    return [(w, l, d, s) for s in args.seeds for w in args.widths for l in order for d in (True, False)]
+
+
+def cell_dir_name(loss: str, width: str, adversarial: bool, seed: int) -> str:
+    """Run folder of a cell: ``NAME`` for seed 0 (as before seeds existed), ``NAME_sS`` for seed S."""
+    name = model_name(loss, Fraction(width), adversarial)
+    return name if seed == 0 else f"{name}_s{seed}"
 
 
 class CellLock:
@@ -143,8 +162,8 @@ def scratch_beta(args, loss: str, width: str) -> float:
     return load_checkpoint(shipped)[1].beta if shipped.exists() else 1.0
 
 
-def train_argv(args, width: str, loss: str, adversarial: bool, out: Path) -> list[str]:
-    cmd = ["--width", width, "--loss", loss, "--epochs", str(args.epochs), "--seed", str(args.seed),
+def train_argv(args, width: str, loss: str, adversarial: bool, out: Path, seed: int) -> list[str]:
+    cmd = ["--width", width, "--loss", loss, "--epochs", str(args.epochs), "--seed", str(seed),
            "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--out", str(out)]
     if not args.from_scratch:
         cmd += ["--init-from", str(init_checkpoint(args, loss, width)), "--ema", "0.99", "--warmup-epochs", "0.3"]
@@ -198,10 +217,10 @@ def evaluate_checkpoint(path: Path, test: Path) -> dict:
             "subsets": {k: round(float(v["nme"]), 4) for k, v in res["subsets"].items()}}
 
 
-def run_cell(args, width: str, loss: str, adversarial: bool, out: Path, test: Path) -> dict | None:
-    name = model_name(loss, Fraction(width), adversarial)
+def run_cell(args, width: str, loss: str, adversarial: bool, seed: int, out: Path, test: Path) -> dict | None:
+    name = cell_dir_name(loss, width, adversarial, seed)
     cell = out / name
-    argv = train_argv(args, width, loss, adversarial, cell)
+    argv = train_argv(args, width, loss, adversarial, cell, seed)
     result_path = cell / "result.json"
     if result_path.exists():
         res = json.loads(result_path.read_text())
@@ -238,7 +257,8 @@ def _train_and_evaluate(args, name: str, cell: Path, argv: list[str], result_pat
         return None
     best = min(history, key=lambda r: r["val_nme"])
     width, loss, adversarial = argv[argv.index("--width") + 1], argv[argv.index("--loss") + 1], "--unlabeled" in argv
-    res = {"name": name, "width": width, "loss": loss, "adversarial": adversarial, "train_argv": argv,
+    seed = int(argv[argv.index("--seed") + 1])
+    res = {"name": name, "width": width, "loss": loss, "adversarial": adversarial, "seed": seed, "train_argv": argv,
            "epochs": len(history), "best_epoch": best["epoch"], "val_nme": best["val_nme"],
            "train_seconds": sum(r["seconds"] for r in history), "wall_seconds": wall,
            "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
@@ -267,67 +287,119 @@ def start_results(args, out: Path, test: Path, compute: bool = True) -> dict:
     return starts
 
 
+def seeds_text(args) -> str:
+    return ("seed " if len(args.seeds) == 1 else "seeds ") + ", ".join(map(str, args.seeds))
+
+
 def protocol_text(args) -> str:
     if args.from_scratch:
         betas = ", ".join(f"{w} {scratch_beta(args, l, w):g}" for w in args.widths for l in args.losses)
         sched = (f"trained from random weights for {args.epochs} epochs with train's default schedule (Adam lr "
-                 f"{args.lr or 0.001}, cosine, warm-up 2 epochs, EMA 0.998, batch {args.batch_size}, seed "
-                 f"{args.seed}) and the softmax beta of the shipped supervised model ({betas}); the supervised "
-                 f"cell gets the same labelled batches and augmentation as the +D cell")
+                 f"{args.lr or 0.001}, cosine, warm-up 2 epochs, EMA 0.998, batch {args.batch_size}, "
+                 f"{seeds_text(args)}) and the softmax beta of the shipped supervised model ({betas}); the "
+                 f"supervised cell gets the same labelled batches and augmentation as the +D cell")
     else:
         sched = (f"fine-tuned from the shipped supervised checkpoint of its (loss, width) for {args.epochs} epochs "
                  f"(Adam lr {args.lr or 0.001}, cosine, warm-up 0.3 epoch, EMA 0.99, batch {args.batch_size}, "
-                 f"seed {args.seed}); the supervised cell gets the same epochs, seed, labelled batches and "
+                 f"{seeds_text(args)}); the supervised cell gets the same epochs, seed, labelled batches and "
                  f"augmentation as the +D cell and is its matched-compute control. 'start' is the shipped "
                  f"checkpoint itself")
-    return (f"Protocol: every cell is {sched}. +D: PatchGAN discriminator, base {args.d_base} channels (paper: "
-            f"64), lambda {args.adv_weight or 0.001}, D lr 1e-4, {args.adv_batch} labelled + {args.adv_batch} "
-            f"unlabelled faces per D step (paper: the whole batch), {args.num_unlabeled} UTKFace faces. "
-            f"The checkpoint tested is the best of the E epochs on the validation split.")
+    seeds = ("" if len(args.seeds) == 1 else
+             " Every seed trains its own supervised and +D pair (the two cells of a seed share its initial weights "
+             "and labelled batches); a row gives the mean over its finished seeds (common NME: mean ± sample std "
+             "(n)) and '+D vs sup.' is the mean over seeds of the paired relative gain.")
+    return (f"Protocol: every cell is {sched}.{seeds} +D: PatchGAN discriminator, base {args.d_base} channels "
+            f"(paper: 64), lambda {args.adv_weight or 0.001}, D lr 1e-4, {args.adv_batch} labelled + "
+            f"{args.adv_batch} unlabelled faces per D step (paper: the whole batch), {args.num_unlabeled} UTKFace "
+            f"faces. The checkpoint tested is the best of the E epochs on the validation split.")
 
 
 def rel_gain(sup: float, d: float) -> float:
     return (sup - d) / sup
 
 
+def _mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs)
+
+
+def paired_gains(args, results: dict, width: str, loss: str) -> dict[int, float]:
+    """Relative gain of +D over the supervised cell of the same seed, for the seeds with both cells finished."""
+    gains = {}
+    for seed in args.seeds:
+        s, d = results.get((width, loss, False, seed)), results.get((width, loss, True, seed))
+        if s and d:
+            gains[seed] = rel_gain(s["test"]["nme"], d["test"]["nme"])
+    return gains
+
+
+def _pct(g: float | None, missing: str = "-") -> str:
+    return missing if g is None else f"{100 * g:+.1f}%"
+
+
 def build_report(args, results: dict, starts: dict, test: Path) -> tuple[str, dict]:
+    """``results`` is keyed (width, loss, adversarial, seed); a row per (width, loss, D) over the seeds."""
+    multi = len(args.seeds) > 1
     rows = ["| width | loss | D | start NME | **common NME** | +D vs sup. | AUC@8 | FR@8 | spread (px) | val NME | "
             "epochs | s/epoch | cell wall | paper full NME |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    cells = []
+    cells, summary = [], []
     for width, loss, adv in cell_names(args):
-        r = results.get((width, loss, adv))
-        sup = results.get((width, loss, False))
         start = starts.get((loss, width))
         paper = PAPER_FULL.get((loss, adv), {}).get(width)
         start_s = f"{start['test']['nme']:.2f}" if start else "-"
         paper_s = f"{paper:.2f}" if paper else ("n/a" if adv and loss == "softargmax" else "-")
-        if r is None:
+        runs = {}
+        for seed in args.seeds:
+            r = results.get((width, loss, adv, seed))
+            if r is None:
+                cells.append({"width": width, "loss": loss, "adversarial": adv, "seed": seed, "status": "missing"})
+                continue
+            runs[seed] = r
+            cells.append({k: r[k] for k in ("name", "width", "loss", "adversarial", "epochs", "best_epoch",
+                                            "val_nme", "train_seconds", "wall_seconds", "seconds_per_epoch",
+                                            "train_argv")}
+                         | {"width": width, "loss": loss, "adversarial": adv, "seed": seed, "status": "done",
+                            "test": r["test"],
+                            "start": start["test"] if start else None, "paper_full_nme": paper})
+        if not runs:
             rows.append(f"| {width} | {loss} | {'+D' if adv else '-'} | {start_s} | *not run* | | | | | | | | | "
                         f"{paper_s} |")
-            cells.append({"width": width, "loss": loss, "adversarial": adv, "status": "missing"})
             continue
-        t = r["test"]
-        gain = f"{100 * rel_gain(sup['test']['nme'], t['nme']):+.1f}%" if adv and sup else ""
-        rows.append(f"| {width} | {loss} | {'+D' if adv else '-'} | {start_s} | **{t['nme']:.2f}** | {gain} | "
-                    f"{t['auc8']:.3f} | {100 * t['fr8']:.1f}% | {t['spread']:.2f} | {r['val_nme']:.2f} | "
-                    f"{r['epochs']} (best {r['best_epoch']}) | {r['seconds_per_epoch']:.0f} | "
-                    f"{r['wall_seconds'] / 60:.1f} min | {paper_s} |")
-        cells.append({k: r[k] for k in ("name", "width", "loss", "adversarial", "epochs", "best_epoch", "val_nme",
-                                        "train_seconds", "wall_seconds", "seconds_per_epoch", "train_argv")}
-                     | {"status": "done", "test": t, "start": start["test"] if start else None,
-                        "paper_full_nme": paper})
+        rs = list(runs.values())
+        nmes = [r["test"]["nme"] for r in rs]
+        nme_std = statistics.stdev(nmes) if len(rs) > 1 else None
+        nme_s = f"**{_mean(nmes):.2f}**"
+        if nme_std is not None:
+            nme_s += f" ± {nme_std:.2f} (n={len(rs)})"
+        elif multi:
+            nme_s += " (n=1)"
+        pairs = paired_gains(args, results, width, loss) if adv else {}
+        gain = _pct(_mean(pairs.values()), "") if pairs else ""
+        epochs = "/".join(dict.fromkeys(str(r["epochs"]) for r in rs))
+        best = "/".join(str(r["best_epoch"]) for r in rs)
+        rows.append(f"| {width} | {loss} | {'+D' if adv else '-'} | {start_s} | {nme_s} | {gain} | "
+                    f"{_mean(r['test']['auc8'] for r in rs):.3f} | {100 * _mean(r['test']['fr8'] for r in rs):.1f}% | "
+                    f"{_mean(r['test']['spread'] for r in rs):.2f} | {_mean(r['val_nme'] for r in rs):.2f} | "
+                    f"{epochs} (best {best}) | {_mean(r['seconds_per_epoch'] for r in rs):.0f} | "
+                    f"{_mean(r['wall_seconds'] for r in rs) / 60:.1f} min | {paper_s} |")
+        summary.append({"width": width, "loss": loss, "adversarial": adv, "seeds": list(runs), "n": len(rs),
+                        "nme_mean": _mean(nmes), "nme_std": nme_std,
+                        "spread_mean": _mean(r["test"]["spread"] for r in rs)})
     gains = []
     for width in args.widths:
         for loss in args.losses:
-            s, d = results.get((width, loss, False)), results.get((width, loss, True))
+            pairs = paired_gains(args, results, width, loss)
+            g = _mean(pairs.values()) if pairs else None
             p_s, p_d = PAPER_FULL[(loss, False)].get(width), PAPER_FULL.get((loss, True), {}).get(width)
             paper_gain = rel_gain(p_s, p_d) if p_s and p_d else None
-            g = rel_gain(s["test"]["nme"], d["test"]["nme"]) if s and d else None
+            spreads = {adv: [results[(width, loss, adv, s)]["test"]["spread"] for s in args.seeds
+                             if (width, loss, adv, s) in results] for adv in (False, True)}
             gains.append({"width": width, "loss": loss, "gain": g, "paper_gain": paper_gain,
                           "met": (g >= paper_gain) if g is not None and paper_gain is not None else None,
-                          "spread_sup": s["test"]["spread"] if s else None,
-                          "spread_d": d["test"]["spread"] if d else None})
+                          "spread_sup": _mean(spreads[False]) if spreads[False] else None,
+                          "spread_d": _mean(spreads[True]) if spreads[True] else None,
+                          "per_seed": {str(s): v for s, v in pairs.items()}, "pairs": len(pairs)})
     lines = [f"# Ablation: {{softargmax, LaplaceKL}} x {{supervised, +D}} on 300-W common", "",
              protocol_text(args), "", DATA_NOTE, "",
              f"Test set: `{test}`. Spread: mean over faces, the 68 landmarks and both axes of the Laplace scale "
@@ -337,15 +409,31 @@ def build_report(args, results: dict, starts: dict, test: Path) -> tuple[str, di
              "Robinson et al. (ICCV 2019), 300-W full set; we did not find the paper's softargmax+D numbers, so "
              "that column says n/a for them. 's/epoch' is the training time of one epoch at "
              f"{args.threads} thread(s) on a shared CPU; 'cell wall' also includes loading and validation.", "",
-             *rows, "", "## Does +D help? (relative NME gain of +D over the matched supervised cell)", "",
-             "| width | loss | ours | paper (full set) | target met | spread sup. -> +D (px) |", "|---|---|---|---|---|---|"]
+             *rows, "", "## Does +D help? (relative NME gain of +D over the matched supervised cell)", ""]
+    if multi:
+        lines += ["| width | loss | ours (mean of pairs) | paper (full set) | target met | spread sup. -> +D (px) | "
+                  "per seed | pairs |", "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["| width | loss | ours | paper (full set) | target met | spread sup. -> +D (px) |",
+                  "|---|---|---|---|---|---|"]
     for g in gains:
-        lines.append(f"| {g['width']} | {g['loss']} | "
-                     + (f"{100 * g['gain']:+.1f}%" if g["gain"] is not None else "not run") + " | "
-                     + (f"{100 * g['paper_gain']:+.1f}%" if g["paper_gain"] is not None else "n/a") + " | "
-                     + ({True: "yes", False: "**no**", None: "-"}[g["met"]]) + " | "
-                     + " -> ".join("-" if v is None else f"{v:.2f}" for v in (g["spread_sup"], g["spread_d"]))
-                     + " |")
+        line = (f"| {g['width']} | {g['loss']} | {_pct(g['gain'], 'not run')} | {_pct(g['paper_gain'], 'n/a')} | "
+                + {True: "yes", False: "**no**", None: "-"}[g["met"]] + " | "
+                + " -> ".join("-" if v is None else f"{v:.2f}" for v in (g["spread_sup"], g["spread_d"])) + " |")
+        if multi:
+            line += (" " + (", ".join(f"s{s} {_pct(v)}" for s, v in g["per_seed"].items()) or "-")
+                     + f" | {g['pairs']} |")
+        lines.append(line)
+    if multi:
+        lines += ["", "Per seed (300-W common NME; gain = (sup. - +D) / sup.):", "",
+                  "| width | loss | seed | sup. NME | +D NME | gain |", "|---|---|---|---|---|---|"]
+        for width in args.widths:
+            for loss in args.losses:
+                for seed in args.seeds:
+                    s, d = results.get((width, loss, False, seed)), results.get((width, loss, True, seed))
+                    lines.append(f"| {width} | {loss} | {seed} | "
+                                 + " | ".join(f"{r['test']['nme']:.2f}" if r else "-" for r in (s, d))
+                                 + f" | {_pct(rel_gain(s['test']['nme'], d['test']['nme']) if s and d else None)} |")
     lines += ["", "Reproduce: `python -m edge_lmk.ablation " + " ".join(reproduce_argv(args)) + "`", ""]
     data = {"protocol": protocol_text(args), "data_note": DATA_NOTE, "test": str(test),
             "spread_definition": "mean over faces, landmarks and axes of E|x - mu| of the heatmap marginals, "
@@ -353,7 +441,7 @@ def build_report(args, results: dict, starts: dict, test: Path) -> tuple[str, di
             "settings": {k: v for k, v in vars(args).items()},
             "paper_full_nme": {f"{l}{'+D' if d else ''}": v for (l, d), v in PAPER_FULL.items()},
             "paper_spread": {f"{l}+D": v for (l, _), v in PAPER_SPREAD.items()},
-            "cells": cells, "gains": gains}
+            "cells": cells, "summary": summary, "gains": gains}
     return "\n".join(lines), data
 
 
@@ -365,38 +453,56 @@ def reproduce_argv(args) -> list[str]:
         v = getattr(args, opt)
         if v is not None:
             out += [f"--{opt.replace('_', '-')}", *(map(str, v) if isinstance(v, list) else [str(v)])]
-    if args.batch_size != 32 or args.seed != 0:
-        out += ["--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+    if args.batch_size != 32:
+        out += ["--batch-size", str(args.batch_size)]
+    if args.seeds != [0]:
+        out += ["--seeds", *map(str, args.seeds)]
     if args.from_scratch:
         out.append("--from-scratch")
     return out
 
 
 def plot(data: dict, path: Path, widths: list[str]) -> None:
+    """Bars at the mean over seeds (per-seed values as black dots when a cell has several); paper markers for
+    the losses of the grid only."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = [("softargmax", False), ("softargmax", True), ("laplacekl", False), ("laplacekl", True)]
-    colours = ["#9ecae1", "#3182bd", "#fdae6b", "#e6550d"]
+    losses = data["settings"]["losses"]  # only the grid's kinds are drawn (bars and paper markers), centred per width
+    kinds = [(k, col) for k, col in zip([("softargmax", False), ("softargmax", True), ("laplacekl", False),
+                                         ("laplacekl", True)], ["#9ecae1", "#3182bd", "#fdae6b", "#e6550d"])
+             if k[0] in losses]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
-    done = {(c["width"], c["loss"], c["adversarial"]): c for c in data["cells"] if c["status"] == "done"}
+    done: dict = {}
+    for c in data["cells"]:
+        if c["status"] == "done":
+            done.setdefault((c["width"], c["loss"], c["adversarial"]), []).append(c["test"])
     for ax, key, ylabel in ((axes[0], "nme", "300-W common NME (%)"), (axes[1], "spread", "mean heatmap spread (px)")):
-        for j, ((loss, adv), col) in enumerate(zip(kinds, colours)):
-            xs, ys = [], []
+        paper_labelled = seeds_labelled = False
+        for j, ((loss, adv), col) in enumerate(kinds):
+            xs, ys, dots = [], [], []
             for i, w in enumerate(widths):
-                c = done.get((w, loss, adv))
-                if c:
-                    xs.append(i + (j - 1.5) * 0.2)
-                    ys.append(c["test"][key])
+                tests = done.get((w, loss, adv))
+                if tests:
+                    x = i + (j - (len(kinds) - 1) / 2) * 0.2
+                    xs.append(x)
+                    ys.append(_mean(t[key] for t in tests))
+                    if len(tests) > 1:
+                        dots += [(x, t[key]) for t in tests]
             ax.bar(xs, ys, width=0.19, color=col, label=f"{loss}{'+D' if adv else ''}")
+            if dots:
+                ax.scatter(*zip(*dots), s=6, color="k", zorder=4, label=None if seeds_labelled else "per seed")
+                seeds_labelled = True
             if key == "nme":
-                px = [(i + (j - 1.5) * 0.2, PAPER_FULL.get((loss, adv), {}).get(w)) for i, w in enumerate(widths)]
+                px = [(i + (j - (len(kinds) - 1) / 2) * 0.2, PAPER_FULL.get((loss, adv), {}).get(w))
+                      for i, w in enumerate(widths)]
                 px = [(x, y) for x, y in px if y]
                 if px:
                     ax.scatter(*zip(*px), marker="_", s=300, color="k", zorder=3,
-                               label="paper (full set)" if j == 0 else None)
+                               label=None if paper_labelled else "paper (full set)")
+                    paper_labelled = True
         ax.set_xticks(range(len(widths)), [f"width {w}" for w in widths])
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
@@ -411,14 +517,16 @@ def plot(data: dict, path: Path, widths: list[str]) -> None:
 
 
 def finished_results(args, out: Path) -> dict:
-    """Results of every finished cell of this grid found in OUT (also those finished by an earlier invocation)."""
+    """Results of every finished cell of this grid found in OUT (also those finished by an earlier invocation),
+    keyed (width, loss, adversarial, seed)."""
     results = {}
-    for width, loss, adv in cell_names(args):
-        p = out / model_name(loss, Fraction(width), adv) / "result.json"
-        if p.exists():
-            r = json.loads(p.read_text())
-            if r.get("train_argv") == train_argv(args, width, loss, adv, p.parent):
-                results[(width, loss, adv)] = r
+    for seed in args.seeds:
+        for width, loss, adv in cell_names(args):
+            p = out / cell_dir_name(loss, width, adv, seed) / "result.json"
+            if p.exists():
+                r = json.loads(p.read_text())
+                if r.get("train_argv") == train_argv(args, width, loss, adv, p.parent, seed):
+                    results[(width, loss, adv, seed)] = r
     return results
 
 
@@ -448,15 +556,15 @@ def main(argv=None):
     pending = run_order(args)
     while pending:
         busy = []
-        for width, loss, adv in pending:
-            res = run_cell(args, width, loss, adv, out, test)
+        for key in pending:
+            res = run_cell(args, *key, out, test)
             if res is None:
                 write_outputs(args, out, results, starts, test)
                 raise SystemExit(1)
             if res == "busy":
-                busy.append((width, loss, adv))
+                busy.append(key)
                 continue
-            results[(width, loss, adv)] = res
+            results[key] = res
             write_outputs(args, out, results, starts, test)
         pending = busy
         if pending:

@@ -75,9 +75,9 @@ def _fake(nme, spread):
 
 def test_report_rows_gains_and_missing_cells():
     args = ablation.parse_args(["--widths", "1/16", "1/8"])
-    results = {("1/16", "softargmax", False): _fake(11.0, 2.0), ("1/16", "softargmax", True): _fake(10.9, 1.9),
-               ("1/16", "laplacekl", False): _fake(10.0, 1.5), ("1/16", "laplacekl", True): _fake(9.4, 1.2),
-               ("1/8", "laplacekl", False): _fake(5.5, 1.1), ("1/8", "softargmax", True): _fake(6.0, 2.1)}
+    results = {("1/16", "softargmax", False, 0): _fake(11.0, 2.0), ("1/16", "softargmax", True, 0): _fake(10.9, 1.9),
+               ("1/16", "laplacekl", False, 0): _fake(10.0, 1.5), ("1/16", "laplacekl", True, 0): _fake(9.4, 1.2),
+               ("1/8", "laplacekl", False, 0): _fake(5.5, 1.1), ("1/8", "softargmax", True, 0): _fake(6.0, 2.1)}
     md, data = ablation.build_report(args, results, {}, "test_common")
     table = [l for l in md.splitlines() if l.startswith("| 1/")]
     assert len(table) == 8 + 4  # 8 cells, then the 4 (width, loss) gain rows
@@ -91,18 +91,81 @@ def test_report_rows_gains_and_missing_cells():
     assert gains[("1/8", "softargmax")]["gain"] is None and "- -> 2.10" in md  # +D done, its control not yet
     assert sum(c["status"] == "missing" for c in data["cells"]) == 2
     assert "not run" in table[4] and "not run" in table[7]
+    assert "± " not in md and "(n=" not in md and "per seed" not in md  # one seed: the single-seed report
+    assert "seed 0)" in md and "--seed" not in md
+    assert gains[("1/16", "laplacekl")]["per_seed"] == {"0": pytest.approx(0.06)}
+    assert gains[("1/16", "laplacekl")]["pairs"] == 1 and all(c["seed"] == 0 for c in data["cells"])
+
+
+def test_report_several_seeds_means_and_paired_gains(tmp_path):
+    args = ablation.parse_args(["--widths", "1/16", "1/8", "--losses", "laplacekl", "--seeds", "0", "1", "2"])
+    results = {("1/16", "laplacekl", False, 0): _fake(10.0, 1.0), ("1/16", "laplacekl", True, 0): _fake(9.0, 1.0),
+               ("1/16", "laplacekl", False, 1): _fake(12.0, 2.0), ("1/16", "laplacekl", True, 1): _fake(12.0, 1.5),
+               ("1/16", "laplacekl", False, 2): _fake(11.0, 3.0),  # seed 2: +D not finished, no pair
+               ("1/8", "laplacekl", False, 1): _fake(6.0, 1.0)}
+    md, data = ablation.build_report(args, results, {}, "test_common")
+    sup, d, sup8, d8 = [l for l in md.splitlines() if l.startswith(("| 1/16 | laplacekl | ", "| 1/8 | laplacekl | "))
+                        ][:4]
+    assert "| **11.00** ± 1.00 (n=3) |" in sup and "| 11.00 |" in sup and "| 2.00 |" in sup  # means, sample std
+    assert "| **10.50** ± 2.12 (n=2) |" in d and "| 1.25 |" in d
+    # +D vs sup.: the mean of the paired gains (10% and 0%), not the gain of the means ((11 - 10.5) / 11 = 4.5%)
+    assert d.split("|")[6].strip() == "+5.0%" and "4.5%" not in md
+    assert "| **6.00** (n=1) |" in sup8 and "*not run*" in d8
+    g = {(g["width"], g["loss"]): g for g in data["gains"]}[("1/16", "laplacekl")]
+    assert g["gain"] == pytest.approx(0.05) and g["pairs"] == 2
+    assert g["per_seed"] == {"0": pytest.approx(0.1), "1": pytest.approx(0.0)}
+    assert g["met"] is False  # 5.0% < the paper's (7.38 - 7.01) / 7.38 = 5.01%
+    assert g["spread_sup"] == pytest.approx(2.0) and g["spread_d"] == pytest.approx(1.25)
+    row = next(l for l in md.splitlines() if l.startswith("| 1/16 | laplacekl | +5.0% |"))
+    assert row.endswith("| **no** | 2.00 -> 1.25 | s0 +10.0%, s1 +0.0% | 2 |")
+    assert "| 1/16 | laplacekl | 2 | 11.00 | - | - |" in md and "| 1/16 | laplacekl | 0 | 10.00 | 9.00 | +10.0% |" in md
+    assert "seeds 0, 1, 2" in md and "--seeds 0 1 2`" in md
+    assert [(c["width"], c["adversarial"], c["seed"]) for c in data["cells"] if c["status"] == "done"] == [
+        ("1/16", False, 0), ("1/16", False, 1), ("1/16", False, 2), ("1/16", True, 0), ("1/16", True, 1),
+        ("1/8", False, 1)]
+    assert len(data["cells"]) == 12
+    ablation.plot(data, tmp_path / "a.png", args.widths)  # bars at the means, seeds as dots
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_train_argv_protocols():
     args = ablation.parse_args([])
-    ft = ablation.train_argv(args, "1/8", "laplacekl", True, "o")
+    ft = ablation.train_argv(args, "1/8", "laplacekl", True, "o", 0)
     assert ft[ft.index("--init-from") + 1].endswith("laplacekl_w1_8.pt")
     assert ft[ft.index("--ema") + 1] == "0.99" and ft[ft.index("--warmup-epochs") + 1] == "0.3"
     assert ft[ft.index("--d-base") + 1] == "16" and "--unlabeled" in ft
-    sup = ablation.train_argv(args, "1/8", "laplacekl", False, "o")
+    sup = ablation.train_argv(args, "1/8", "laplacekl", False, "o", 0)
     assert "--unlabeled" not in sup and sup == ft[:len(sup)]  # same schedule with and without D
-    scratch = ablation.train_argv(ablation.parse_args(["--from-scratch"]), "1/8", "laplacekl", False, "o")
+    scratch = ablation.train_argv(ablation.parse_args(["--from-scratch"]), "1/8", "laplacekl", False, "o", 0)
     assert "--init-from" not in scratch and "--ema" not in scratch
+
+
+def test_seeds_cell_folders_and_train_argv(tmp_path, capsys):
+    args = ablation.parse_args(["--widths", "1/16", "--losses", "laplacekl", "--seeds", "0", "1", "--from-scratch",
+                                "--beta", "10", "--unlabeled", "u", "--d-base", "64", "--out", str(tmp_path)])
+    # seed 0: the folder and argv of the single-seed ablation (finished result.json files compare train_argv)
+    assert ablation.cell_dir_name("laplacekl", "1/16", True, 0) == "laplacekl_d_w1_16"
+    assert ablation.train_argv(args, "1/16", "laplacekl", True, tmp_path / "laplacekl_d_w1_16", 0) == [
+        "--width", "1/16", "--loss", "laplacekl", "--epochs", "6", "--seed", "0", "--batch-size", "32", "--threads",
+        "1", "--out", str(tmp_path / "laplacekl_d_w1_16"), "--beta", "10", "--unlabeled", "u", "--num-unlabeled",
+        "2000", "--d-base", "64", "--adv-batch", "8"]
+    assert ablation.cell_dir_name("laplacekl", "1/16", False, 1) == "laplacekl_w1_16_s1"
+    s1 = ablation.train_argv(args, "1/16", "laplacekl", False, tmp_path / "laplacekl_w1_16_s1", 1)
+    assert s1[s1.index("--seed") + 1] == "1" and s1[s1.index("--out") + 1] == str(tmp_path / "laplacekl_w1_16_s1")
+    assert ablation.run_order(args) == [("1/16", "laplacekl", True, 0), ("1/16", "laplacekl", False, 0),
+                                        ("1/16", "laplacekl", True, 1), ("1/16", "laplacekl", False, 1)]
+    # a finished seed-1 cell is found and skipped under its own key; seed 0's cell is not touched
+    cell = tmp_path / "laplacekl_w1_16_s1"
+    cell.mkdir()
+    (cell / "result.json").write_text(json.dumps(_fake(11.0, 2.0) | {"train_argv": s1}))
+    assert list(ablation.finished_results(args, tmp_path)) == [("1/16", "laplacekl", False, 1)]
+    assert ablation.run_cell(args, "1/16", "laplacekl", False, 1, tmp_path, "t")["test"]["nme"] == 11.0
+    assert "laplacekl_w1_16_s1: done" in capsys.readouterr().out and not (tmp_path / "laplacekl_w1_16").exists()
+    assert ablation.reproduce_argv(args)[-4:] == ["--seeds", "0", "1", "--from-scratch"]
+    bs = ablation.reproduce_argv(ablation.parse_args(["--batch-size", "16"]))
+    assert "--batch-size" in bs and "--seeds" not in bs and "--seed" not in bs
+    with pytest.raises(SystemExit):
+        ablation.parse_args(["--seeds", "1", "1"])
 
 
 def test_registry_has_adversarial_variants():
