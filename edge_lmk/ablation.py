@@ -24,7 +24,8 @@ and in ``OUT/NAME_sS`` for seed S > 0 (NAME = ``LOSS_wW`` or ``LOSS_d_wW``), eva
 checkpoint on the validation split) on the test folder (default: the 554-face 300-W common set).
 Cells run seed by seed (all of seed 0's cells first). Resumable: a finished cell
 (``OUT/NAME[_sS]/result.json``) is skipped, an interrupted one resumes through train's own resume.
-Writes ``OUT/ablation.md`` (Markdown table with the paper's numbers beside ours), ``OUT/ablation.json``
+``--no-train`` trains nothing: finished cells are evaluated, unfinished ones are left out of the
+table (to publish a grid while some cells still train). Writes ``OUT/ablation.md`` (Markdown table with the paper's numbers beside ours), ``OUT/ablation.json``
 and ``OUT/ablation.png`` after every cell.
 
 Mean heatmap spread: the mean over test faces, the 68 landmarks and the two axes of the Laplace
@@ -94,6 +95,9 @@ def parse_args(argv=None):
                          "seed S in OUT/NAME_sS)")
     ap.add_argument("--beta", type=float, default=None,
                     help="softmax beta of --from-scratch cells (default: the shipped supervised model's)")
+    ap.add_argument("--no-train", action="store_true",
+                    help="train nothing: evaluate the cells whose training finished, leave the others out of the "
+                         "table (e.g. to publish a grid while some seeds are still training elsewhere)")
     args = ap.parse_args(argv)
     if len(set(args.seeds)) != len(args.seeds):
         ap.error("--seeds: each seed once")
@@ -217,6 +221,11 @@ def evaluate_checkpoint(path: Path, test: Path) -> dict:
             "subsets": {k: round(float(v["nme"]), 4) for k, v in res["subsets"].items()}}
 
 
+def trained_epochs(cell: Path) -> int:
+    log = cell / "log.json"
+    return len(json.loads(log.read_text())) if log.exists() else 0
+
+
 def run_cell(args, width: str, loss: str, adversarial: bool, seed: int, out: Path, test: Path) -> dict | None:
     name = cell_dir_name(loss, width, adversarial, seed)
     cell = out / name
@@ -229,6 +238,9 @@ def run_cell(args, width: str, loss: str, adversarial: bool, seed: int, out: Pat
                              f"delete it or choose another --out")
         print(f"{name}: done (NME {res['test']['nme']:.3f}), skipped")
         return res
+    if args.no_train and trained_epochs(cell) < args.epochs:
+        print(f"{name}: {trained_epochs(cell)}/{args.epochs} epochs trained, left out (--no-train)")
+        return "untrained"
     lock = CellLock(cell)
     if not lock.acquire():
         print(f"{name}: being trained by another worker, skipped for now")
@@ -561,6 +573,8 @@ def main(argv=None):
             if res is None:
                 write_outputs(args, out, results, starts, test)
                 raise SystemExit(1)
+            if res == "untrained":
+                continue
             if res == "busy":
                 busy.append(key)
                 continue

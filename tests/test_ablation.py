@@ -168,6 +168,20 @@ def test_seeds_cell_folders_and_train_argv(tmp_path, capsys):
         ablation.parse_args(["--seeds", "1", "1"])
 
 
+def test_no_train_leaves_unfinished_cells_out(tmp_path, capsys):
+    """--no-train publishes what is trained: a half-trained cell is left out and nothing is started."""
+    args = ablation.parse_args(["--widths", "1/16", "--losses", "laplacekl", "--seeds", "0", "1", "--from-scratch",
+                                "--beta", "10", "--epochs", "60", "--no-train", "--out", str(tmp_path)])
+    cell = tmp_path / "laplacekl_d_w1_16_s1"
+    cell.mkdir()
+    (cell / "log.json").write_text(json.dumps([{"epoch": e} for e in range(1, 18)]))
+    assert ablation.run_cell(args, "1/16", "laplacekl", True, 1, tmp_path, "t") == "untrained"
+    assert "laplacekl_d_w1_16_s1: 17/60 epochs trained, left out (--no-train)" in capsys.readouterr().out
+    assert ablation.run_cell(args, "1/16", "laplacekl", False, 1, tmp_path, "t") == "untrained"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["laplacekl_d_w1_16_s1"]  # no lock, no run folder
+    assert "--no-train" not in ablation.reproduce_argv(args)
+
+
 def test_registry_has_adversarial_variants():
     s = REGISTRY["laplacekl_d_w1_16"]
     assert s.adversarial and s.loss == "laplacekl" and s.label == "laplacekl+D"
