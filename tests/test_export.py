@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from edge_lmk.data import scan_folder
 from edge_lmk.evaluate import prepare_crops
@@ -229,9 +232,6 @@ def test_target_table_has_coreml_rows_and_no_uninstalled_optional_rows():
 def test_benchmark_worker_runs_pte_without_the_exporter(exported, crops):
     """The benchmark's ExecuTorch rows import the runtime without ``executorch.exir``'s exporter
     (benchmarks.runners.skip_exporter_package) and still give the exported model's landmarks."""
-    import subprocess
-    import sys
-
     out, manifest, _ = exported
     e = next(e for e in manifest["artifacts"] if e["format"] == "executorch" and e["precision"] == "fp32"
              and e["model"] == MODELS[0])
@@ -246,8 +246,6 @@ def test_benchmark_worker_runs_pte_without_the_exporter(exported, crops):
                           cwd=Path(__file__).resolve().parent.parent)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["exporter"] is False
-    import torch
-
     with torch.no_grad():
         eager_lm, _ = REGISTRY[MODELS[0]].load().eval()(torch.from_numpy(x))
     np.testing.assert_allclose(np.asarray(res["lm"]), eager_lm.numpy(), atol=1e-3)  # crop pixels
