@@ -42,10 +42,21 @@ def parse_args(argv=None):
                     help="softmax inverse temperature (default: the --init-from checkpoint's, else 1)")
     ap.add_argument("--target-scale", type=float, default=1.0, help="b of the target distribution (KL losses)")
     ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
-    ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--val-fraction", type=float, default=0.1,
+                    help="fraction of --data held out for validation (ignored with --val-data)")
+    ap.add_argument("--val-data", nargs="+", default=None,
+                    help="validation folders (e.g. ../shared/data/extra_udacity/val): then every --data face trains")
+    ap.add_argument("--extra-data", nargs="+", default=None,
+                    help="extra labelled folders with noisier labels (e.g. ../shared/data/extra_udacity/train), "
+                         "mixed into the batches with loss weight --extra-weight")
+    ap.add_argument("--extra-weight", type=float, default=0.5, help="loss weight of an --extra-data face")
+    ap.add_argument("--family", default="recombinator", choices=["recombinator", "table1"],
+                    help="generator: this kit's recombinator variant or the paper's Table 1 (names end in _t1)")
     ap.add_argument("--limit-train", type=int, default=None,
                     help="use only the first N training faces (after the validation split; for smoke tests)")
     ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=None,
+                    help="train for at least this many optimizer steps (sets --epochs from the batches per epoch)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-5)
@@ -91,9 +102,11 @@ def make_spec(args) -> ModelSpec:
     name = model_name(args.loss, w, adversarial)
     if args.head_hidden:
         name = f"{name}_h{args.head_hidden}"
+    if args.family == "table1":
+        name = f"{name}_t1"
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
     return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden,
-                     adversarial=adversarial)
+                     adversarial=adversarial, family=args.family)
 
 
 class EMA:
@@ -153,9 +166,15 @@ def main(argv=None):
 
     data_dirs = [Path(d) for d in (args.data or default_train_dirs())]
     records = scan_folders(data_dirs)
-    train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
+    if args.val_data:
+        train_recs, val_recs = records, scan_folders([Path(d) for d in args.val_data])
+    else:
+        train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
     if args.limit_train:
         train_recs = train_recs[:args.limit_train]
+    n_main = len(train_recs)
+    if args.extra_data:
+        train_recs = train_recs + scan_folders([Path(d) for d in args.extra_data])
     if not train_recs or not val_recs:
         raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
     cache = Path("runs/cache")
@@ -163,7 +182,12 @@ def main(argv=None):
     va_img, va_pts = load_canvases(val_recs, cache, "val")
     tr_img, tr_pts = torch.from_numpy(tr_img), torch.from_numpy(tr_pts)
     va_img, va_pts = torch.from_numpy(va_img), torch.from_numpy(va_pts)
-    print(f"{spec.name}: {len(train_recs)} train / {len(val_recs)} val faces from {', '.join(map(str, data_dirs))}; "
+    # per-face loss weights: 1 for --data faces, --extra-weight for the noisier --extra-data ones
+    tr_w = torch.ones(len(train_recs))
+    tr_w[n_main:] = args.extra_weight
+    print(f"{spec.name}: {n_main} train faces from {', '.join(map(str, data_dirs))}"
+          + (f" + {len(train_recs) - n_main} extra (weight {args.extra_weight})" if args.extra_data else "")
+          + f" / {len(val_recs)} val faces{' from ' + ', '.join(args.val_data) if args.val_data else ''}; "
           f"device {device}")
 
     loss_fn, _ = get_loss(spec.loss)
@@ -175,6 +199,8 @@ def main(argv=None):
     model = spec.build(args.dropout).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train_recs) / args.batch_size)
+    if args.steps:
+        args.epochs = math.ceil(args.steps / steps_per_epoch)
     total_steps = steps_per_epoch * args.epochs
     warmup = int(args.warmup_epochs * steps_per_epoch)
     start_epoch, best_nme, history = 0, float("inf"), []
@@ -248,7 +274,11 @@ def main(argv=None):
                 for g in opt.param_groups:
                     g["lr"] = args.lr * lr_factor(step, total_steps, warmup)
                 mean, spread, _ = model.forward_train(x)
-                loss = loss_fn(mean, spread, t, args.target_scale)
+                if args.extra_data:
+                    w = tr_w[idx].to(device)
+                    loss = (loss_fn(mean, spread, t, args.target_scale, per_face=True) * w).sum() / w.sum()
+                else:
+                    loss = loss_fn(mean, spread, t, args.target_scale)
                 if adv:
                     loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
                                                                      args.target_scale, device, args.adv_batch)

@@ -20,6 +20,7 @@ import torch
 
 from ..contract import DEFAULT_CONTRACT, PreprocessContract
 from ..losses import get_loss
+from .table1 import Table1Generator
 from .generator import (BlockChannels, LandmarkNet, block_channels_dict, branch_channels, count_params,
                         normalize_block_channels, width_block_channels)
 
@@ -59,6 +60,9 @@ class ModelSpec:
     # Hidden channels of the per-pixel MLP branch of the heatmap head; 0 = the paper's linear 1x1 head.
     head_hidden: int = 0
     adversarial: bool = False  # trained with the discriminator on unlabelled faces (LaplaceKL+D)
+    # Generator family: "recombinator" (this kit's U-Net-like variant, generator.py) or "table1" (the paper's
+    # Table 1 generator, table1.py; names end in ``_t1``).
+    family: str = "recombinator"
 
     def __post_init__(self):
         if self.block_channels is not None:
@@ -105,11 +109,19 @@ class ModelSpec:
             cfg["pruning"] = self.pruning
         if self.adversarial:
             cfg["adversarial"] = True
+        if self.family != "recombinator":
+            cfg["family"] = self.family
+            cfg["channels"] = cfg["block_channels"] = None
         return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
+        generator = None
+        if self.family == "table1":
+            generator = Table1Generator(self.width, self.contract.num_landmarks, dropout)
+        elif self.family != "recombinator":
+            raise ModelLoadError(f"{self.name}: unknown generator family {self.family!r}; expected recombinator or table1")
         return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout,
-                           self.block_channels, self.head_hidden)
+                           self.block_channels, self.head_hidden, generator=generator)
 
     def load(self) -> LandmarkNet:
         if not self.shipped:
@@ -140,7 +152,8 @@ def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
                      float(cfg.get("target_scale", 1.0)),
                      PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
                      block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"),
-                     head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)))
+                     head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)),
+                     family=cfg.get("family", "recombinator"))
 
 
 def pruned_name(parent: str, params_removed: float) -> str:
@@ -176,6 +189,13 @@ HEAD_VARIANTS = {"laplacekl_w1_16_h16": ("laplacekl_w1_16", 16), "laplacekl_w1_8
 for _name, (_base, _hidden) in HEAD_VARIANTS.items():
     _b = REGISTRY[_base]
     REGISTRY[_name] = ModelSpec(_name, _b.width, _b.loss, head_hidden=_hidden)
+
+
+# The paper's Table 1 generator (edge_lmk/models/table1.py) at every width: LOSS_wN_D_t1.
+for _loss in LOSS_NAMES:
+    for _w in WIDTHS:
+        _name = f"{model_name(_loss, _w)}_t1"
+        REGISTRY[_name] = ModelSpec(_name, _w, _loss, family="table1")
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:
