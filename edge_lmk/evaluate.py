@@ -91,10 +91,15 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     os.replace(tmp, path)
 
 
-def evaluate(model: str, data: str | Path, batch: int | None = None) -> dict:
+def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool = False) -> dict:
+    """``flip``: test-time horizontal flip (``edge_lmk.flip``); the result's ``runtime`` says ``+flip``."""
     from .runtimes import load_predictor
 
     predictor = load_predictor(model)
+    if flip:
+        from .flip import FlipPredictor
+
+        predictor = FlipPredictor(predictor)
     crops = prepare_crops(scan_folder(data), predictor.contract)
     pred, scale = predict_photo(predictor, crops)
     res = score(pred, crops)
@@ -110,9 +115,11 @@ def main(argv=None):
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
     ap.add_argument("--json", default=None, help="write results as JSON here")
     ap.add_argument("--ced", default=None, help="write a CED curve PNG here")
+    ap.add_argument("--flip", action="store_true",
+                    help="test-time horizontal flip (twice the cost; reported as RUNTIME+flip, not a headline number)")
     args = ap.parse_args(argv)
     data = args.data or default_test_dir()
-    res = evaluate(args.model, data)
+    res = evaluate(args.model, data, flip=args.flip)
     per_face = res.pop("per_face")
     print(f"{res['model']} [{res['runtime']}] on {data}: NME {res['nme']:.3f}  AUC@8 {res['auc8']:.4f}  "
           f"FR@8 {100 * res['fr8']:.2f}%  n={res['n']}")
