@@ -138,6 +138,7 @@ def _check_pts_outcome(path: Path) -> None:
         assert str(path) in str(e)
         return
     assert pts.shape == (68, 2) and np.isfinite(pts).all() and np.abs(pts).max() <= MAX_ABS_COORD + 1
+    assert _plausible(pts)  # a parse that succeeds is a usable face
 
 
 @settings(FUZZ, max_examples=150)
@@ -153,9 +154,21 @@ _TOKEN = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.
                    st.text(max_size=8))
 
 
+_LINE = st.one_of(st.tuples(_TOKEN, _TOKEN).map(" ".join), _TOKEN,
+                  st.tuples(st.floats(-2e6, 2e6), st.floats(-2e6, 2e6)).map(lambda xy: f"{xy[0]} {xy[1]}"))
+SAMPLE_LINES = SAMPLE_PTS.read_text().splitlines()
+
+
 @settings(FUZZ, max_examples=150)
-@given(lines=st.lists(st.one_of(st.tuples(_TOKEN, _TOKEN).map(" ".join), _TOKEN), max_size=80))
-def test_pts_reader_on_text_like_files(tmp_path_factory, lines):
+@given(edits=st.lists(st.tuples(st.integers(0, len(SAMPLE_LINES)), _LINE, st.booleans()), min_size=1, max_size=5))
+def test_pts_reader_on_edited_real_files(tmp_path_factory, edits):
+    """The sample .pts with lines replaced or inserted (numbers, NaN, huge values, junk, braces, headers)."""
+    lines = list(SAMPLE_LINES)
+    for i, line, insert in edits:
+        if insert or i == len(lines):
+            lines.insert(i, line)
+        else:
+            lines[i] = line
     path = tmp_path_factory.getbasetemp() / "text.pts"
     path.write_text("\n".join(lines), encoding="utf-8")
     _check_pts_outcome(path)
