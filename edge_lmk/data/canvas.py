@@ -92,7 +92,7 @@ def load_unlabeled(files: list[Path], extent: float, cache_dir: str | Path | Non
 # the caches of one file list, so a rebuild deletes the entry it supersedes instead of piling
 # up 200 MB files; the second covers, per file, its size, mtime and SHA-1 of its bytes, plus the
 # canvas code (_CANVAS_CODE), CACHE_VERSION, CANVAS_SIZE/SCALE and the OpenCV version (decoder).
-# Hashing every file's bytes costs about 0.1 s for the 1,677 training faces, far less than a stale
+# Hashing every file's bytes costs about 0.2 s for the 1,677 training faces, far less than a stale
 # cache silently training on last week's labels. Delete the folder (runs/cache) to clear it all.
 
 
