@@ -6,12 +6,20 @@
 (``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``) run in its own runtime. Faces are cropped
 from their ground-truth landmarks by the model's contract; NME is inter-ocular (36/45), in
 percent, measured in photo pixels.
+
+A face whose prediction is not finite counts as a failure (FR, AUC), is left out of the mean
+NME and is reported (``n_nonfinite`` in the summary and the JSON; the exit status is then 1).
+The JSON is always valid: non-finite numbers are written as ``null``, counted in
+``nonfinite_values``. Data and model errors (missing folder, bad ``.pts`` or image, unreadable
+model) print one line naming the file and exit with status 2.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +82,7 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
     for label, nmes in curves.items():
         t, frac = ced(nmes)
-        ax.plot(t, frac, label=f"{label} (NME {np.mean(nmes):.2f})")
+        ax.plot(t, frac, label=f"{label} (NME {summarize(nmes)['nme']:.2f})")
     ax.set_xlabel("NME (% inter-ocular)")
     ax.set_ylabel("fraction of faces")
     ax.set_xlim(0, 8)
@@ -108,6 +116,34 @@ def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool 
     return res
 
 
+def json_safe(obj):
+    """-> (copy with every non-finite float replaced by None, number replaced): strict JSON has no NaN."""
+    count = 0
+
+    def walk(v):
+        nonlocal count
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [walk(x) for x in v]
+        if isinstance(v, (float, np.floating)):
+            if not math.isfinite(v):
+                count += 1
+                return None
+            return float(v)
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    return walk(obj), count
+
+
+def _summary_line(label: str, s: dict) -> str:
+    nme = f"{s['nme']:.3f}" if math.isfinite(s["nme"]) else "n/a"
+    bad = f"  non-finite {s['n_nonfinite']}" if s["n_nonfinite"] else ""
+    return f"{label}NME {nme}  AUC@8 {s['auc8']:.4f}  FR@8 {100 * s['fr8']:.2f}%  n={s['n']}{bad}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,10 +157,12 @@ def main(argv=None):
     data = args.data or default_test_dir()
     res = evaluate(args.model, data, flip=args.flip)
     per_face = res.pop("per_face")
-    print(f"{res['model']} [{res['runtime']}] on {data}: NME {res['nme']:.3f}  AUC@8 {res['auc8']:.4f}  "
-          f"FR@8 {100 * res['fr8']:.2f}%  n={res['n']}")
+    print(_summary_line(f"{res['model']} [{res['runtime']}] on {data}: ", res))
     for k, v in res["subsets"].items():
-        print(f"  {k:28s} NME {v['nme']:.3f}  AUC@8 {v['auc8']:.4f}  FR@8 {100 * v['fr8']:.2f}%  n={v['n']}")
+        print(_summary_line(f"  {k:28s} ", v))
+    if res["n_nonfinite"]:
+        print(f"warning: {res['n_nonfinite']} of {res['n']} faces got a non-finite prediction: counted as failures "
+              f"(FR, AUC), left out of the mean NME", file=sys.stderr)
     if args.ced:
         plot_ced({Path(str(args.model)).name: per_face}, args.ced, f"CED on {Path(data).name}")
         print("CED curve:", args.ced)
@@ -132,10 +170,27 @@ def main(argv=None):
         from .data.pts import atomic_write_bytes
 
         res["per_face_nme"] = [round(float(v), 5) for v in per_face]
-        atomic_write_bytes(args.json, json.dumps(res, indent=2).encode())
+        out, nulls = json_safe(res)
+        out["nonfinite_values"] = nulls
+        atomic_write_bytes(args.json, json.dumps(out, indent=2, allow_nan=False).encode())
         print("results:", args.json)
     return res
 
 
+def cli(argv=None) -> int:
+    """``python -m edge_lmk.evaluate``: 0 ok, 1 if any prediction was non-finite, 2 for a data/model error
+    (one line naming the file, like ``detect``)."""
+    from .data import DatasetError, ImageFileError, LandmarkFileError
+    from .models.registry import ModelLoadError
+    from .runtimes.base import ArtifactError
+
+    try:
+        res = main(argv)
+    except (DatasetError, ImageFileError, LandmarkFileError, ModelLoadError, ArtifactError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if res["n_nonfinite"] else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

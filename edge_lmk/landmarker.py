@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .data.images import ImageFileError, read_image, to_rgb_uint8
+from .data.images import MAX_IMAGE_PIXELS, ImageFileError, read_image, to_rgb_uint8
 from .detectors import Box, BoxMapping, FaceDetector, box_iou
 from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, landmark_box, to_input
 
@@ -36,7 +36,7 @@ DEFAULT_MODEL = "laplacekl_w1_8"
 # costs one more batched predictor call. Regenerate with
 # `python -m edge_lmk.detect_eval [--data ../shared/data/300w/test_common]`.
 DEFAULT_REFINE = 1
-MAX_PIXELS = 200_000_000  # larger images are refused with a clear error (downscale them first)
+MAX_PIXELS = MAX_IMAGE_PIXELS  # larger images are refused with a clear error (files: from the header, before decoding)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class FaceLandmarker:
             raise ValueError(f"color must be 'RGB' or 'BGR', got {color!r}")
         if isinstance(image, (str, os.PathLike)):
             src = str(image)
-            rgb = read_image(image)
+            rgb = read_image(image, max_pixels=self.max_pixels)
         else:
             src = "image array"
             if not isinstance(image, np.ndarray):

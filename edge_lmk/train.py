@@ -3,6 +3,12 @@
 Resumable: re-running the same command continues from ``OUT/last.pt`` (saved atomically
 every epoch, and on Ctrl-C / SIGTERM / ``--max-minutes``). The best checkpoint is chosen on
 the validation split carved from the training folders, never on a test set.
+
+Faces are cut once into canvases cached in ``--cache-dir`` (default ``runs/cache``), keyed on
+each file's size, mtime and bytes and on the canvas code: a corrected ``.pts`` or replaced image
+rebuilds the cache, and the entry it supersedes is deleted. ``--no-cache`` neither reads nor
+writes it; deleting the folder clears it. Data errors (missing folder, bad ``.pts`` or image)
+print one line naming the file and exit with status 2.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import replace
 from fractions import Fraction
@@ -54,6 +61,9 @@ def parse_args(argv=None):
                     help="generator: this kit's recombinator variant or the paper's Table 1 (names end in _t1)")
     ap.add_argument("--limit-train", type=int, default=None,
                     help="use only the first N training faces (after the validation split; for smoke tests)")
+    ap.add_argument("--cache-dir", default="runs/cache",
+                    help="face canvases cached here, keyed on the files' contents (delete the folder to clear it)")
+    ap.add_argument("--no-cache", action="store_true", help="neither read nor write the canvas cache")
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--steps", type=int, default=None,
                     help="train for at least this many optimizer steps (sets --epochs from the batches per epoch)")
@@ -177,7 +187,7 @@ def main(argv=None):
         train_recs = train_recs + scan_folders([Path(d) for d in args.extra_data])
     if not train_recs or not val_recs:
         raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
-    cache = Path("runs/cache")
+    cache = None if args.no_cache else Path(args.cache_dir)
     tr_img, tr_pts = load_canvases(train_recs, cache, "train")
     va_img, va_pts = load_canvases(val_recs, cache, "val")
     tr_img, tr_pts = torch.from_numpy(tr_img), torch.from_numpy(tr_pts)
@@ -369,5 +379,18 @@ def write_logs(out: Path, history: list[dict]) -> None:
     os.replace(tmp, out / "log.json")
 
 
+def cli(argv=None) -> int:
+    """``python -m edge_lmk.train``: ordinary data and model errors print one line naming the file, exit 2."""
+    from .data import DatasetError, ImageFileError, LandmarkFileError
+    from .models.registry import ModelLoadError
+
+    try:
+        main(argv)
+    except (DatasetError, ImageFileError, LandmarkFileError, ModelLoadError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

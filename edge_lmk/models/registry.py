@@ -220,23 +220,44 @@ def save_checkpoint(path: str | os.PathLike, model: LandmarkNet, spec: ModelSpec
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[LandmarkNet, ModelSpec, dict]:
-    """Load an edge-lmk checkpoint -> (eval-mode model, spec, raw payload)."""
+    """Load an edge-lmk checkpoint -> (eval-mode model, spec, raw payload).
+
+    Anything unusable (unreadable file, wrong payload, a config that builds no model, weights that do
+    not fit or are not finite) raises ``ModelLoadError`` with a one-line message naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle, wrong file type
-        raise ModelLoadError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise ModelLoadError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_one_line(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelLoadError(f"{path}: not an edge-lmk checkpoint (missing format {CHECKPOINT_FORMAT!r})")
-    spec = spec_from_config(payload["config"], payload.get("contract"))
-    model = spec.build()
+    state = payload.get("state_dict")
+    if not isinstance(payload.get("config"), dict) or not isinstance(state, dict) or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{path}: not an edge-lmk checkpoint (config or state_dict missing or malformed)")
     try:
-        model.load_state_dict(payload["state_dict"])
+        spec = spec_from_config(payload["config"], payload.get("contract"))
+        model = spec.build()
+    except Exception as e:  # a config that names no buildable model: missing keys, bad width/contract values
+        raise ModelLoadError(f"{path}: bad model config ({type(e).__name__}: {_one_line(e)})") from None
+    # NaN/inf weights give NaN landmarks for every face: refuse them here, by name, not as "NME nan" later.
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelLoadError(f"{path}: non-finite weights in {len(bad)} tensor(s) ({', '.join(bad[:3])}"
+                             f"{', ...' if len(bad) > 3 else ''})")
+    try:
+        model.load_state_dict(state)
     except RuntimeError as e:
-        raise ModelLoadError(f"{path}: weights do not match {spec.name} ({e})") from None
+        raise ModelLoadError(f"{path}: weights do not match {spec.name} ({_one_line(e)})") from None
     return model.eval(), spec, payload
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (CLIs print one line per error), at most ``limit`` characters."""
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def resolve(name_or_path: str) -> tuple[LandmarkNet, ModelSpec]:
