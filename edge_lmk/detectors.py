@@ -241,6 +241,11 @@ class FhogFaceDetector:
                 margins.append(float(sm[y, x]))
         return boxes, margins
 
+    def settings(self) -> dict:
+        return {"weights": WEIGHTS.name if self.model.meta is not None else None, "max_side": self.max_side,
+                "max_upsample": self.max_upsample, "step": self.step, "threshold": self.threshold,
+                "nms_iou": self.nms_iou, "box_mapping": vars(self.box_mapping)}
+
     def detect_margins(self, rgb: np.ndarray, threshold: float | None = None) -> list[tuple[Box, float]]:
         """Like ``detect`` but with raw SVM margins (for training and threshold studies)."""
         boxes, margins = self.windows(to_gray(rgb), self.threshold if threshold is None else threshold)
@@ -294,7 +299,7 @@ class BlazeFaceDetector:
         return {"model": self.spec.file, "sha256": self.spec.sha256, "input_size": self.spec.input_size,
                 "min_face": self.min_face, "target": self.target, "overlap": self.overlap,
                 "zoom_out": self.zoom_out, "min_score": self.min_score, "nms_iou": self.nms_iou,
-                "box_mapping": vars(self.box_mapping) if hasattr(self.box_mapping, "__dict__") else None}
+                "box_mapping": vars(self.box_mapping)}
 
     def detect_full(self, rgb: np.ndarray):
         """HxWx3 uint8 RGB -> [blazeface.Detection] (box, score, 6 keypoints) in photo pixels, best first."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -103,7 +104,8 @@ class FaceLandmarker:
     ``model``: registry name (``laplacekl_w1_8``), ``.pt`` checkpoint, or an exported artifact
     (``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``) run by ``edge_lmk.runtimes.load_predictor``;
     or an already loaded predictor. ``detector``: any object with ``detect(rgb) -> [(box,
-    score)]`` (default ``FhogFaceDetector``). ``box_mapping``: detector box -> landmark square
+    score)]`` (default ``BlazeFaceDetector``: BlazeFace full range over a tile pyramid;
+    ``FhogFaceDetector`` is the offline fallback; ``detectors.make_detector(name)``). ``box_mapping``: detector box -> landmark square
     (default: the detector's own ``box_mapping`` attribute, else identity). ``refine``: number
     of re-crop passes from predicted landmarks. ``min_score``: drop faces scoring below it
     (default 0: every detection is returned with its score; with the trained 1/8 model, faces
@@ -123,9 +125,9 @@ class FaceLandmarker:
         self.model_name = str(getattr(self.predictor, "source", model))
         self.contract = self.predictor.contract
         if detector is None:
-            from .detectors import FhogFaceDetector
+            from .detectors import default_detector
 
-            detector = FhogFaceDetector()
+            detector = default_detector()
         self.detector = detector
         self.box_mapping = box_mapping or getattr(detector, "box_mapping", None) or BoxMapping()
         self.refine = int(refine)
@@ -196,8 +198,14 @@ class FaceLandmarker:
         No face -> empty list. Unreadable, empty or unsupported images raise ``ImageFileError``
         naming the file.
         """
+        return self.detect_timed(image, color)[0]
+
+    def detect_timed(self, image, color: str = "RGB") -> tuple[list[Face], dict]:
+        """``detect`` plus wall-clock milliseconds of its two stages: {"detector_ms", "landmarks_ms"}."""
         rgb, _ = self.load(image, color)
+        t0 = time.perf_counter()
         dets = self.run_detector(rgb)
+        t1 = time.perf_counter()
         cs = self.contract.crop_scale
         squares = [self.box_mapping.square(b, cs) for b, _ in dets]
         faces = self.faces_from_squares(rgb, squares, [s for _, s in dets])
@@ -209,7 +217,8 @@ class FaceLandmarker:
         for f in faces:  # two detections that converged on one face after refinement
             if f.score >= self.min_score and all(box_iou(f.box, g.box) <= 0.5 for g in out):
                 out.append(f)
-        return out
+        t2 = time.perf_counter()
+        return out, {"detector_ms": round(1000 * (t1 - t0), 3), "landmarks_ms": round(1000 * (t2 - t1), 3)}
 
     def detect_squares(self, image, squares: Sequence[FaceSquare], color: str = "RGB",
                        refine: int = 0) -> list[Face]:
