@@ -1,16 +1,26 @@
-"""Photo-to-landmarks evaluation: detection recall and NME from detector crops vs ground-truth crops.
+"""Photo-to-landmarks evaluation: recall, false positives, NME end to end vs ground-truth crops, latency.
 
-    python -m edge_lmk.detect_eval --model laplacekl_w1_8 [--data ../shared/data/300w/originals_sample] [--json OUT]
+    python -m edge_lmk.detect_eval [--data DIR] [--detector blazeface|blazeface_short|fhog] [--no-jitter] [--json OUT]
+    python -m edge_lmk.multiface --out runs/multiface && python -m edge_lmk.detect_eval --data runs/multiface
+    python -m edge_lmk.detect_eval --size-sweep     # BlazeFace recall vs face size in input pixels
 
 Data: full photos in the 300-W layout (``NAME.jpg|png`` + ``NAME.pts``; every ``.pts`` is one
 annotated face of the image with the same stem; default: the shared ``originals_sample``,
-else the bundled ``edge_lmk/sample/originals``). A face is *found* when a detection box
-overlaps its landmark bounding box with IoU >= 0.4 or has its centre inside it (each
-detection matches at most one face). For found faces NME (inter-ocular, %) is computed from
-the detector's crop with 0, 1 and 2 refinement passes (re-crop from the predicted landmarks),
-and from the ground-truth crop (the path of ``edge_lmk.evaluate``). Detections matching no
-annotated face are counted, but are not all false alarms: photos often contain other,
-unannotated faces. Timings are wall-clock on this machine, for information only.
+else the bundled ``edge_lmk/sample/originals``), or a composed multi-face set written by
+``edge_lmk.multiface`` (several annotated faces per photo).
+
+End to end (``evaluate_end_to_end``, what ``FaceLandmarker.detect`` gives a user, with the CLI's
+``min_score``): a face is *found* when a returned face's landmark centroid lies within one
+inter-ocular distance of the annotation's (each returned face matches at most one); every
+returned face matching none is a false positive (on ``originals_sample`` some are real but
+unannotated people; the composed set has no unannotated faces). NME of the found faces end to
+end is compared with the NME of the same model from ground-truth crops of the same faces
+(``edge_lmk.evaluate``'s path). Per photo: detector and landmark milliseconds (wall clock,
+informative only: they depend on machine load).
+
+Box match (``evaluate_photos``, the older study): a face is found when a detection box overlaps
+its landmark bounding box with IoU >= 0.4 or has its centre inside it; for found faces NME from
+the detector's crop with 0, 1 and 2 refinement passes (re-crop from the predicted landmarks).
 
 The same command runs the still-face jitter study (``jitter_study``): a bundled photo repeated
 as a 60-frame video with sensor noise and sub-pixel shifts, tracked with and without One
@@ -288,6 +298,47 @@ def jitter_study(model: str, photo: str | Path, frames: int = 60, landmarker=Non
     return out
 
 
+SWEEP_EXTENTS = (8, 12, 16, 20, 24, 32, 48, 64, 96, 128)
+
+
+def size_sweep(model: str = "full", faces_dir: str | Path | None = None, n: int = 60, seed: int = 0,
+               extents=SWEEP_EXTENTS) -> dict:
+    """Detection rate of one BlazeFace pass vs face size in model-input pixels (how the tile pyramid's
+    ``target`` was chosen): ``n`` faces (default: 300-W *training* faces) pasted at landmark extent
+    E into an input-sized smooth-noise background, one letterboxed pass, hit = a box centred within
+    half an extent of the face."""
+    import cv2
+
+    from .blazeface import MODELS, BlazeFaceRunner, decode, letterbox
+    from .data import load_face, scan_folder
+    from .multiface import paste
+    from .paths import default_train_dirs
+    from .preprocess import landmark_box
+
+    spec = MODELS[model]
+    run = BlazeFaceRunner(spec)
+    rng = np.random.default_rng(seed)
+    recs = scan_folder(Path(faces_dir) if faces_dir else default_train_dirs()[0])
+    faces = [load_face(recs[i]) for i in rng.choice(len(recs), min(n, len(recs)), replace=False)]
+    S = spec.input_size
+    out = {}
+    for E in extents:
+        hit = alarms = 0
+        for img, pts in faces:
+            bg = rng.uniform(60, 200, (S // 8, S // 8, 3)).astype(np.uint8)
+            canvas = np.ascontiguousarray(cv2.resize(bg, (S, S), interpolation=cv2.INTER_CUBIC))
+            c = rng.uniform(0.6 * E, S - 0.6 * E, 2) if 1.2 * E < S else (S / 2, S / 2)
+            p = paste(canvas, img, pts, float(E), float(c[0]), float(c[1]), 0.0)
+            x, A = letterbox(canvas, S)
+            dets = decode(*run.run(x), A, spec)
+            cx, cy, e = landmark_box(p)
+            ok = [d for d in dets if abs((d.box[0] + d.box[2]) / 2 - cx) < e / 2 and abs((d.box[1] + d.box[3]) / 2 - cy) < e / 2]
+            hit += bool(ok)
+            alarms += len(dets) - bool(ok)
+        out[str(E)] = {"recall": hit / len(faces), "false_alarms": alarms}
+    return {"model": spec.file, "input_size": S, "faces": len(faces), "by_extent": out}
+
+
 def print_end_to_end(r: dict) -> None:
     print(f"  end to end ({r['detector']}, refine {r['refine']}, min_score {r['min_score']}): recall "
           f"{r['found']}/{r['faces']} = {100 * r['recall']:.1f}% (landmark centroid within 1 IOD), false positives "
@@ -314,6 +365,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the landmark model (timing)")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--no-jitter", action="store_true", help="skip the still-face jitter study")
+    ap.add_argument("--size-sweep", action="store_true",
+                    help="only the BlazeFace size sweep (recall vs face size in input pixels, training faces)")
     ap.add_argument("--jitter-photo", default=None,
                     help="photo (+ .pts) for the still-face jitter study (default: the bundled image_0006.png)")
     ap.add_argument("--jitter-frames", type=int, default=60)
@@ -325,6 +378,17 @@ def main(argv=None) -> dict:
     from .landmarker import FaceLandmarker
 
     torch.set_num_threads(args.threads)
+    if args.size_sweep:
+        res = {m: size_sweep(m) for m in ("full", "short")}
+        for m, r in res.items():
+            print(f"{r['model']} ({r['input_size']} px input, {r['faces']} training faces, one pass):")
+            for e, v in r["by_extent"].items():
+                print(f"  face extent {e:>4} px: recall {100 * v['recall']:5.1f}%, false alarms {v['false_alarms']}")
+        if args.json:
+            from .data.pts import atomic_write_bytes
+
+            atomic_write_bytes(args.json, json.dumps(res, indent=1).encode())
+        return res
     kw = {} if args.min_face is None or args.detector == "fhog" else {"min_face": args.min_face or None}
     lmk = FaceLandmarker(args.model, make_detector(args.detector, **kw),
                          min_score=DEFAULT_MIN_SCORE if args.min_score is None else args.min_score)

@@ -9,18 +9,24 @@ coordinates) and ``score`` in [0, 1]. Optional attributes: ``name`` (str) and
 landmark models were trained on; identity-like if absent). Fit a mapping for your own
 detector with ``python -m edge_lmk.detector_train fit-box --detector pkg.module:Factory``.
 
-Default: ``FhogFaceDetector``
------------------------------
-The pinned ``opencv-python-headless==5.0.0.93`` has no ``CascadeClassifier`` and ships no
-Haar cascade files (``cv2.data.haarcascades`` is empty), and no other face detector is
-installed, so the offline default is a dlib-style FHOG + linear SVM sliding-window detector
-trained here on the 300-W training faces (``edge_lmk/weights/face_fhog.npz``, about 13 kB;
-``python -m edge_lmk.detector_train train`` regenerates it). It is a frontal/near-frontal
-detector, like dlib's HOG detector.
+Default: ``BlazeFaceDetector``
+------------------------------
+MediaPipe's BlazeFace full-range model (Apache-2.0, vendored with its provenance in
+``edge_lmk/weights/blazeface/``, run in the pinned ``ai-edge-litert``; decoding in
+``edge_lmk.blazeface``, shared with the Android golden fixtures) over a pyramid of
+overlapping 192 px tiles (``edge_lmk.tiles``) down to ``min_face`` = 40 px faces.
+``make_detector("blazeface_short")`` is the short-range model on the whole frame (selfie video,
+what the Android app runs). Measured on composed multi-face photos: ``docs/detection/README.md``.
 
-Recipes for stronger detectors (not bundled, not tested here: no model files or wheels
-are available offline in this environment)
-----------------------------------------------------------------------------------------
+Fallback: ``FhogFaceDetector``
+------------------------------
+A dlib-style FHOG + linear SVM sliding-window detector trained here on the 300-W training
+faces (``edge_lmk/weights/face_fhog.npz``, about 13 kB; ``python -m edge_lmk.detector_train
+train`` regenerates it); frontal/near-frontal only, like dlib's HOG detector
+(``--detector fhog``). The pinned OpenCV has no ``CascadeClassifier`` or Haar files.
+
+Recipes for other detectors (not bundled, not tested here)
+----------------------------------------------------------
 * OpenCV YuNet (user-supplied ``face_detection_yunet_2023mar.onnx`` from opencv_zoo)::
 
       class YuNet:
@@ -33,12 +39,6 @@ are available offline in this environment)
               _, faces = self.net.detect(np.ascontiguousarray(rgb[:, :, ::-1]))  # YuNet wants BGR
               return [((f[0], f[1], f[0] + f[2], f[1] + f[3]), float(f[-1])) for f in (faces if faces is not None else [])]
 
-* MediaPipe BlazeFace short-range (``face_detection_short_range.tflite`` from the
-  ``mediapipe==0.10.14`` wheel, ``mediapipe/modules/face_detection/``), run with
-  ``ai_edge_litert.interpreter.Interpreter``: resize to 128x128, scale to [-1, 1], decode the
-  896 anchors (strides 8,16,16,16; 2/6 anchors per cell) with ``x_scale = y_scale = w_scale
-  = h_scale = 128``, sigmoid the scores (clip raw to +-100), keep > 0.5, weighted NMS at 0.3.
-  Boxes are in the 128x128 input frame: multiply by the image size (after letterboxing).
 * dlib HOG: ``det = dlib.get_frontal_face_detector(); rects, scores, _ = det.run(rgb, 1, 0)``
   -> ``[((r.left(), r.top(), r.right() + 1, r.bottom() + 1), 1 / (1 + exp(-s))) ...]``.
 

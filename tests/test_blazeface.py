@@ -18,6 +18,7 @@ from edge_lmk.paths import REPO_DIR, SAMPLE_DIR, SAMPLE_TEST
 from edge_lmk.preprocess import FaceSquare, crop_matrix, landmark_box
 from edge_lmk.tiles import count, level_scales, plan, tiles, windows
 
+SMALL = ((640, 480), (480, 640))  # composed test photos: big enough for a tiled level, quick to build
 GOLDEN = REPO_DIR / "android_demo" / "core" / "src" / "test" / "resources" / "golden" / "blazeface"
 
 
@@ -144,16 +145,16 @@ def test_detector_protocol_and_settings():
 
 @pytest.fixture(scope="module")
 def composed(tmp_path_factory) -> Path:
-    """Six composed photos (2-6 faces each, down to 40 px) from the bundled sample's faces."""
+    """Six small composed photos (2-6 faces each, 40-160 px) from the bundled sample's faces."""
     from edge_lmk.multiface import build
 
-    return build(tmp_path_factory.mktemp("mf"), SAMPLE_TEST, None, photos=6, seed=0)
+    return build(tmp_path_factory.mktemp("mf"), SAMPLE_TEST, None, photos=6, seed=0, max_extent=160, sizes=SMALL)
 
 
 def test_composed_set_is_deterministic_and_ground_truth_sits_on_the_faces(composed, tmp_path):
     from edge_lmk.multiface import build, read_set
 
-    again = build(tmp_path / "again", SAMPLE_TEST, None, photos=2, seed=0)
+    again = build(tmp_path / "again", SAMPLE_TEST, None, photos=2, seed=0, max_extent=160, sizes=SMALL)
     for n in ("scene_000", "scene_001"):
         assert (again / f"{n}.json").read_bytes() == (composed / f"{n}.json").read_bytes()
         assert (again / f"{n}.jpg").read_bytes() == (composed / f"{n}.jpg").read_bytes()
