@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from edge_lmk import blazeface
 from edge_lmk.blazeface import (FULL_RANGE, MODELS, SHORT_RANGE, BlazeFaceModelError, BlazeFaceRunner, anchors,
@@ -20,6 +21,15 @@ from edge_lmk.tiles import count, level_scales, plan, tiles, windows
 
 SMALL = ((640, 480), (480, 640))  # composed test photos: big enough for a tiled level, quick to build
 GOLDEN = REPO_DIR / "android_demo" / "core" / "src" / "test" / "resources" / "golden" / "blazeface"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The landmark model is tiny: one thread is fastest on a shared CPU; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_vendored_models_match_their_provenance():
