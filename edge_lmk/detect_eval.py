@@ -332,7 +332,8 @@ def size_sweep(model: str = "full", faces_dir: str | Path | None = None, n: int 
             x, A = letterbox(canvas, S)
             dets = decode(*run.run(x), A, spec)
             cx, cy, e = landmark_box(p)
-            ok = [d for d in dets if abs((d.box[0] + d.box[2]) / 2 - cx) < e / 2 and abs((d.box[1] + d.box[3]) / 2 - cy) < e / 2]
+            ok = [d for d in dets
+                  if abs((d.box[0] + d.box[2]) / 2 - cx) < e / 2 and abs((d.box[1] + d.box[3]) / 2 - cy) < e / 2]
             hit += bool(ok)
             alarms += len(dets) - bool(ok)
         out[str(E)] = {"recall": hit / len(faces), "false_alarms": alarms}

@@ -1,9 +1,9 @@
 """From a photo to 68 landmarks per face: ``FaceLandmarker(model).detect(image) -> list[Face]``.
 
-Pipeline per image: detect faces (pluggable, ``edge_lmk.detectors``; the default runs on a
-downscaled copy of big photos), map each detector box to the landmark-bbox square the model
-was trained on (``BoxMapping``), crop every face with the shared crop rule
-(``preprocess.crop_face``) and run them through the predictor in one batch; with
+Pipeline per image: detect faces (pluggable, ``edge_lmk.detectors``; the default, BlazeFace
+full range, runs on the whole photo and on a pyramid of tiles down to 40 px faces), map each
+detector box to the landmark-bbox square the model was trained on (``BoxMapping``), crop
+every face with the shared crop rule (``preprocess.crop_face``) and run them through the predictor in one batch; with
 ``refine=1`` the faces are cropped again from the predicted landmarks' box and run once
 more (one more batch). Landmarks are mapped back to original-image pixels (continuous
 coordinates: pixel ``i`` spans ``[i, i+1)``).
@@ -30,10 +30,11 @@ from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, landm
 
 CONFIDENCE_S0 = 2.0
 DEFAULT_MODEL = "laplacekl_w1_8"
-# Refinement (re-crop from the first pass's landmarks) is kept because it helps: with the
-# shipped 1/8 model, NME from detector crops on the 12 photos of originals_sample is 5.82
-# without it, 5.55 with one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces
-# of 300-W test_common (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass
+# Refinement (re-crop from the first pass's landmarks) is kept because it helps: with BlazeFace
+# on the composed multi-face set (docs/detection/README.md) end-to-end NME is 1.080x the
+# ground-truth-crop NME without it, 1.052x with one pass. With FHOG and the shipped 1/8 model,
+# NME from detector crops on the 12 photos of originals_sample is 5.82 without it, 5.55 with
+# one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces of 300-W test_common (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass
 # costs one more batched predictor call. Regenerate with
 # `python -m edge_lmk.detect_eval [--data ../shared/data/300w/test_common]`.
 DEFAULT_REFINE = 1
@@ -105,11 +106,14 @@ class FaceLandmarker:
     (``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``) run by ``edge_lmk.runtimes.load_predictor``;
     or an already loaded predictor. ``detector``: any object with ``detect(rgb) -> [(box,
     score)]`` (default ``BlazeFaceDetector``: BlazeFace full range over a tile pyramid;
-    ``FhogFaceDetector`` is the offline fallback; ``detectors.make_detector(name)``). ``box_mapping``: detector box -> landmark square
-    (default: the detector's own ``box_mapping`` attribute, else identity). ``refine``: number
-    of re-crop passes from predicted landmarks. ``min_score``: drop faces scoring below it
-    (default 0: every detection is returned with its score; with the trained 1/8 model, faces
-    score about 0.55-0.7 and detector false alarms below 0.4, so 0.45 is a good filter - but
+    ``FhogFaceDetector`` is the offline fallback; ``detectors.make_detector(name)``).
+    ``box_mapping``: detector box -> landmark square (default: the detector's own
+    ``box_mapping`` attribute, else identity). ``refine``: number of re-crop passes from
+    predicted landmarks. ``min_score``: drop faces scoring below it (default 0: every detection
+    is returned with its score; the CLI uses 0.4, ``detect.DEFAULT_MIN_SCORE``: with the 1/8
+    model and BlazeFace it keeps every found face of a composed validation set and cuts false
+    positives from 0.35 to 0.05 per photo, ``docs/detection/README.md``. With FHOG, faces
+    score about 0.55-0.7 and detector false alarms below 0.4 - but
     the value depends on the model's confidence calibration, so it is not the default).
     """
 
