@@ -34,8 +34,9 @@ DEFAULT_MODEL = "laplacekl_w1_8"
 # on the composed multi-face set (docs/detection/README.md) end-to-end NME is 1.080x the
 # ground-truth-crop NME without it, 1.052x with one pass. With FHOG and the shipped 1/8 model,
 # NME from detector crops on the 12 photos of originals_sample is 5.82 without it, 5.55 with
-# one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces of 300-W test_common (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass
-# costs one more batched predictor call. Regenerate with
+# one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces of 300-W test_common
+# (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass costs one more
+# batched predictor call. Regenerate with
 # `python -m edge_lmk.detect_eval [--data ../shared/data/300w/test_common]`.
 DEFAULT_REFINE = 1
 MAX_PIXELS = 200_000_000  # larger images are refused with a clear error (downscale them first)
