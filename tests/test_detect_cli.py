@@ -97,3 +97,25 @@ def test_blazeface_and_fhog_agree_on_a_sample_face(tmp_path):
     fh = FaceLandmarker(MODEL, make_detector("fhog")).detect(p)
     gt_iod = np.linalg.norm(bf[0].landmarks[45] - bf[0].landmarks[36])
     assert np.abs(bf[0].landmarks - fh[0].landmarks).mean() < 0.03 * gt_iod
+
+
+def test_short_range_detector_on_a_selfie_video(tmp_path):
+    """``--detector blazeface_short`` (whole frame, no tiles) tracks the face of a still clip."""
+    import cv2
+
+    from edge_lmk.data import read_image
+    from edge_lmk.detect_eval import still_video
+
+    rgb = read_image(ORIGINALS / "image_0006.png")
+    frames, _ = still_video(rgb, 4)
+    vid = tmp_path / "selfie.avi"
+    w = cv2.VideoWriter(str(vid), cv2.VideoWriter_fourcc(*"MJPG"), 25, rgb.shape[1::-1])
+    for f in frames:
+        w.write(np.ascontiguousarray(f[:, :, ::-1]))
+    w.release()
+    js = tmp_path / "v.json"
+    assert main([str(vid), "--model", MODEL, "--detector", "blazeface_short", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    assert res["detector"] == "blazeface_short" and res["detector_settings"]["input_size"] == 128
+    assert res["detector_settings"]["min_face"] is None
+    assert all(len(fr["faces"]) == 1 for fr in res["videos"][str(vid)]["frames"])
