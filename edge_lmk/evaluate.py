@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import cli
+from .cli import cli_main, writable_file
 from .contract import PreprocessContract
 from .data import FaceRecord, load_face, scan_folder
 from .metrics import ced, nme_per_face, summarize
@@ -103,14 +105,18 @@ def evaluate(model: str, data: str | Path, batch: int | None = None) -> dict:
     return res
 
 
+@cli_main
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="registry name, .pt checkpoint or exported artifact")
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
     ap.add_argument("--json", default=None, help="write results as JSON here")
     ap.add_argument("--ced", default=None, help="write a CED curve PNG here")
     args = ap.parse_args(argv)
+    for flag, path in (("--json", args.json), ("--ced", args.ced)):
+        if path:
+            writable_file(path, flag)  # before the evaluation, not after it
     data = args.data or default_test_dir()
     res = evaluate(args.model, data)
     per_face = res.pop("per_face")
