@@ -1,8 +1,11 @@
 """Train a width-reduced generator: ``python -m edge_lmk.train --width 1/16 --loss laplacekl --out runs/x``.
 
 Resumable: re-running the same command continues from ``OUT/last.pt`` (saved atomically
-every epoch, and on Ctrl-C / SIGTERM / ``--max-minutes``). The best checkpoint is chosen on
-the validation split carved from the training folders, never on a test set.
+every epoch, and on Ctrl-C / SIGTERM / ``--max-minutes``). On resume only ``--epochs``,
+``--max-minutes``, ``--threads`` and ``--device`` may differ from the saved ``OUT/args.json``;
+any other difference is refused, naming the folder and the arguments (``edge_lmk/resume.py``).
+The best checkpoint is chosen on the validation split carved from the training folders, never
+on a test set.
 """
 from __future__ import annotations
 
@@ -30,10 +33,12 @@ from .cli import (cli_main, nonnegative_float, nonnegative_int, positive_float, 
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
+from .data.pts import atomic_write_bytes
 from .losses import get_loss
 from .metrics import nme_per_face
 from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
 from .paths import default_train_dirs
+from .resume import check_resume
 
 
 def parse_args(argv=None):
@@ -154,6 +159,7 @@ def main(argv=None):
     spec = make_spec(args)
     args.beta = spec.beta  # recorded in args.json and the card as the value actually used
     out = Path(args.out or f"runs/{spec.name}")
+    check_resume(out, vars(args), vars(parse_args([])), spec.config())  # before anything is loaded or written
     writable_dir(out, "--out")
     last_path, best_path = out / "last.pt", out / "best.pt"
 
@@ -224,7 +230,7 @@ def main(argv=None):
             if ema:
                 ema.model.load_state_dict(model.state_dict())
             print(f"initialised from {args.init_from}")
-    (out / "args.json").write_text(json.dumps(vars(args), indent=2))
+    atomic_write_bytes(out / "args.json", json.dumps(vars(args), indent=2).encode())
 
     stop = {"flag": False}
 
