@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import cli
+from .cli import cli_main, writable_file
 from .contract import PreprocessContract
 from .data import FaceRecord, load_face, scan_folder
 from .metrics import ced, nme_per_face, summarize
@@ -144,9 +146,10 @@ def _summary_line(label: str, s: dict) -> str:
     return f"{label}NME {nme}  AUC@8 {s['auc8']:.4f}  FR@8 {100 * s['fr8']:.2f}%  n={s['n']}{bad}"
 
 
+@cli_main
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="registry name, .pt checkpoint or exported artifact")
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
     ap.add_argument("--json", default=None, help="write results as JSON here")
@@ -154,6 +157,9 @@ def main(argv=None):
     ap.add_argument("--flip", action="store_true",
                     help="test-time horizontal flip (twice the cost; reported as RUNTIME+flip, not a headline number)")
     args = ap.parse_args(argv)
+    for flag, path in (("--json", args.json), ("--ced", args.ced)):
+        if path:
+            writable_file(path, flag)  # before the evaluation, not after it
     data = args.data or default_test_dir()
     res = evaluate(args.model, data, flip=args.flip)
     per_face = res.pop("per_face")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from edge_lmk import cli
+from edge_lmk.cli import cli_main, writable_dir
 from edge_lmk.data import scan_folder
 from edge_lmk.evaluate import CropSet, prepare_crops
 from edge_lmk.models import REGISTRY, ModelSpec, list_models
@@ -166,9 +168,10 @@ def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, reco
     return entries
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m export.all", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python -m export.all", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=None, help="registry names (default: every shipped model)")
     ap.add_argument("--formats", nargs="+", default=None, choices=FORMATS, help="default: all")
     ap.add_argument("--precisions", nargs="+", default=None, help="default: all rows of the target table")
@@ -187,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = select(args.formats, args.precisions)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(args.out, "--out")
     stale = remove_stale_temps(out)
     if stale:
         print(f"removed {len(stale)} temporary file(s) left by an interrupted run")
