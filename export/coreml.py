@@ -290,8 +290,8 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
         smoke = smoke_run(staged, model, spec, precision)
         stage = "install"
         info = {"format": SIDECAR_FORMAT, "artifact": out.name, "model": spec.name, "width": str(spec.width),
-                "loss": spec.loss, "precision": precision, "contract": spec.contract.to_dict(),
-                "bytes": package_bytes(staged), "sha256": package_sha256(staged),
+                "loss": spec.loss, "precision": precision, "config": spec.config(),
+                "contract": spec.contract.to_dict(), "bytes": package_bytes(staged), "sha256": package_sha256(staged),
                 "capture": "torch.export", "minimum_deployment_target": "iOS16",
                 "tools": _tool_versions(), "smoke_run": smoke, "op_precision": coreml_precision(mlmodel)}
         if precision not in ("fp32", "fp16"):
