@@ -116,7 +116,8 @@ def model_card(model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
     """Short card stored in the package; the full card stays in edge_lmk/weights/NAME.md."""
     shipped = spec.card()
     card = {"name": spec.name, "width": str(spec.width), "loss": spec.loss, "scale_kind": spec.scale_kind,
-            "beta": float(model.head.beta),  # what the network computes, whatever spec the caller passed "params": count_params(model), "precision": precision,
+            # beta: what the network computes, whatever spec the caller passed
+            "beta": float(model.head.beta), "params": count_params(model), "precision": precision,
             "architecture": "LaplaceKL recombinator generator (4 branches, 80/40/20/10 px) + soft-argmax head",
             "outputs": "landmarks (1,68,2) crop pixels (x, y); scale (1,68) predicted spread, lower = more confident",
             "edge_lmk_version": EDGE_LMK_VERSION}
