@@ -134,7 +134,8 @@ class ModelSpec:
     def describe(self) -> dict:
         params = count_params(self.build())
         w = self.weights_path
-        return {**self.config(), "params": params, "shipped": self.shipped,
+        truth = self.load_with_spec()[1] if self.shipped else self  # a shipped model's config is its checkpoint's
+        return {**truth.config(), "params": params, "shipped": self.shipped,
                 "bytes": w.stat().st_size if w.is_file() else None,
                 "weights": str(w.relative_to(WEIGHTS_DIR.parent.parent)) if w.is_file() else None,
                 "contract": self.contract.to_dict(), "card": self.card()}

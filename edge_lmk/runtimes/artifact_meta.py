@@ -29,8 +29,9 @@ class SidecarSchema(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     contract: dict
+    # Optional (contract-only sidecars, e.g. Android assets); an artifact without it is verified by its seal.
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     artifact: StrictStr | None = None
     model: StrictStr | None = None
     format: StrictStr | None = None
