@@ -124,9 +124,21 @@ class ModelSpec:
                            self.block_channels, self.head_hidden, generator=generator)
 
     def load(self) -> LandmarkNet:
+        return self.load_with_spec()[0]
+
+    def load_with_spec(self) -> tuple[LandmarkNet, "ModelSpec"]:
+        """-> (eval-mode model, the checkpoint's spec). The checkpoint is the one source of truth for the
+        configuration (beta, target_scale, contract, ...); this entry only names it, and the two must
+        agree on what the registry states (name, width, loss, channels, head)."""
         if not self.shipped:
             raise ModelLoadError(f"{self.name}: no shipped weights at {self.weights_path}")
-        return load_checkpoint(self.weights_path)[0]
+        model, spec, _ = load_checkpoint(self.weights_path)
+        fields = ("name", "width", "loss", "channels", "head_hidden")
+        differ = [f for f in fields if getattr(spec, f) != getattr(self, f)]
+        if differ:
+            raise ModelLoadError(f"{self.weights_path}: checkpoint disagrees with the registry entry {self.name} on "
+                                 + ", ".join(f"{f} ({getattr(spec, f)} vs {getattr(self, f)})" for f in differ))
+        return model, spec
 
     def card(self) -> dict:
         return json.loads(self.card_path.read_text()) if self.card_path.is_file() else {}
@@ -134,7 +146,8 @@ class ModelSpec:
     def describe(self) -> dict:
         params = count_params(self.build())
         w = self.weights_path
-        return {**self.config(), "params": params, "shipped": self.shipped,
+        truth = self.load_with_spec()[1] if self.shipped else self  # a shipped model's config is its checkpoint's
+        return {**truth.config(), "params": params, "shipped": self.shipped,
                 "bytes": w.stat().st_size if w.is_file() else None,
                 "weights": str(w.relative_to(WEIGHTS_DIR.parent.parent)) if w.is_file() else None,
                 "contract": self.contract.to_dict(), "card": self.card()}
@@ -263,8 +276,7 @@ def _one_line(e: BaseException, limit: int = 300) -> str:
 def resolve(name_or_path: str) -> tuple[LandmarkNet, ModelSpec]:
     """Registry name or checkpoint path -> (eval-mode model, spec)."""
     if name_or_path in REGISTRY:
-        spec = REGISTRY[name_or_path]
-        return spec.load(), spec
+        return REGISTRY[name_or_path].load_with_spec()
     p = Path(name_or_path)
     if p.suffix == ".pt" or p.exists():
         model, spec, _ = load_checkpoint(p)
