@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import cli
-from .cli import cli_main, writable_file
+from .cli import ArgumentParser, cli_main, writable_file
 from .contract import PreprocessContract
 from .data import FaceRecord, load_face, scan_folder
 from .metrics import ced, nme_per_face, summarize
@@ -148,7 +147,7 @@ def _summary_line(label: str, s: dict) -> str:
 
 @cli_main
 def main(argv=None):
-    ap = cli.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
+    ap = ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="registry name, .pt checkpoint or exported artifact")
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
@@ -184,17 +183,12 @@ def main(argv=None):
 
 
 def cli(argv=None) -> int:
-    """``python -m edge_lmk.evaluate``: 0 ok, 1 if any prediction was non-finite, 2 for a data/model error
-    (one line naming the file, like ``detect``)."""
-    from .data import DatasetError, ImageFileError, LandmarkFileError
-    from .models.registry import ModelLoadError
-    from .runtimes.base import ArtifactError
-
+    """``python -m edge_lmk.evaluate`` as an exit status: 0 ok, 1 if any prediction was non-finite, 2 for a
+    data/model/argument error (``main``'s one line on stderr naming the file, via ``cli_main``)."""
     try:
         res = main(argv)
-    except (DatasetError, ImageFileError, LandmarkFileError, ModelLoadError, ArtifactError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
     return 1 if res["n_nonfinite"] else 0
 
 

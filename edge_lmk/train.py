@@ -35,8 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cli
-from .cli import (cli_main, nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval,
+from .cli import (ArgumentParser, cli_main, nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval,
                   width_arg, writable_dir)
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
@@ -50,7 +49,7 @@ from .resume import check_resume
 
 
 def parse_args(argv=None):
-    ap = cli.ArgumentParser(prog="python -m edge_lmk.train", description=__doc__,
+    ap = ArgumentParser(prog="python -m edge_lmk.train", description=__doc__,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--width", type=width_arg, default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
     ap.add_argument("--loss", default="laplacekl", choices=["laplacekl", "softargmax", "gaussiankl"])
@@ -393,15 +392,12 @@ def write_logs(out: Path, history: list[dict]) -> None:
 
 
 def cli(argv=None) -> int:
-    """``python -m edge_lmk.train``: ordinary data and model errors print one line naming the file, exit 2."""
-    from .data import DatasetError, ImageFileError, LandmarkFileError
-    from .models.registry import ModelLoadError
-
+    """``python -m edge_lmk.train`` as an exit status: 0 ok, 2 for a data/model/argument error (``main``'s one
+    line on stderr naming the file, via ``cli_main``: the one error path)."""
     try:
         main(argv)
-    except (DatasetError, ImageFileError, LandmarkFileError, ModelLoadError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
     return 0
 
 
