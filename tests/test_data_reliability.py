@@ -313,7 +313,8 @@ def test_train_cache_flags_documented_and_honoured(tmp_path, sample_train, capsy
     monkeypatch.chdir(tmp_path)
     sigterm = signal.getsignal(signal.SIGTERM)  # train installs its own handler
     try:
-        base = ["--data", str(sample_train), "--val-fraction", "0.2", "--epochs", "0"]
+        base = ["--data", str(sample_train), "--val-fraction", "0.2", "--epochs", "1", "--steps", "1", "--batch-size", "4",
+                "--threads", "1"]
         assert train.cli(base + ["--no-cache", "--out", "a"]) == 0
         assert not (tmp_path / "runs").exists()
         assert train.cli(base + ["--cache-dir", "c", "--out", "b"]) == 0
