@@ -91,8 +91,10 @@ def test_truncated_checkpoint_is_named(run, sample_train, capsys):
 
 
 def test_operational_arguments_may_change(run, sample_train):
-    """--epochs, --max-minutes, --threads, --device may differ; a spelling of the same width is the same run."""
-    assert RESUME_MAY_CHANGE == {"epochs", "max_minutes", "threads", "device", "out"}
+    """--epochs/--steps (how long), --max-minutes, --threads, --device and the canvas cache's place may differ;
+    a spelling of the same width is the same run."""
+    assert RESUME_MAY_CHANGE == {"epochs", "steps", "max_minutes", "threads", "device", "out", "cache_dir",
+                                 "no_cache"}
     args = train.parse_args(_argv(sample_train, run, "--epochs", "5", "--max-minutes", "3", "--threads", "2",
                                   "--device", "cpu", "--width", "0.0625"))
     spec = train.make_spec(args)
