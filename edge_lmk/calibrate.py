@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -125,8 +126,20 @@ def write_card(model: str, res: dict, command: str) -> Path:
     summary = card_summary(res, command)
     if summary:
         card["confidence_test"] = summary
-    atomic_write_bytes(spec.card_path, (json.dumps(card, indent=2) + "\n").encode())
+    atomic_write_bytes(spec.card_path, (card_json(card) + "\n").encode())
     return spec.card_path
+
+
+def card_json(card: dict) -> str:
+    """``json.dumps(card, indent=2)`` with number lists of 5+ entries (the breakpoint tables) on one line,
+    so a calibration adds tens of lines to a card, not hundreds; shorter lists keep the card's old layout."""
+    text = json.dumps(card, indent=2)
+
+    def join(m: re.Match) -> str:
+        items = [v.strip() for v in m.group(1).split(",")]
+        return "[" + ", ".join(items) + "]" if len(items) >= 5 else m.group(0)
+
+    return re.sub(r"\[\s*((?:-?[0-9.eE+]+\s*,\s*)+-?[0-9.eE+]+)\s*\]", join, text)
 
 
 def print_result(res: dict) -> None:

@@ -101,7 +101,7 @@ def _round_sig(v: np.ndarray, digits: int) -> np.ndarray:
 
 
 def fit_monotone(scale: np.ndarray, err: np.ndarray, knots: int = DEFAULT_KNOTS) -> MonotoneMap:
-    """Isotonic regression of ``err`` (M,) on ``scale`` (M,), kept at ``knots`` scale quantiles.
+    """Isotonic regression of ``err`` (M,) on ``scale`` (M,), kept at ``knots`` scale quantiles (1%..99%).
 
     Isotonic regression estimates E[err | scale] under the one assumption that it does not
     decrease with the scale; sampling it at quantiles gives a small table that interpolates
@@ -113,7 +113,8 @@ def fit_monotone(scale: np.ndarray, err: np.ndarray, knots: int = DEFAULT_KNOTS)
     if s.shape != e.shape or len(s) < 2:
         raise CalibrationError(f"need matching scale and error samples (at least 2), got {s.shape} and {e.shape}")
     iso = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0).fit(s, e)
-    x = np.unique(np.quantile(s, np.linspace(0.0, 1.0, knots)))
+    # 1% .. 99%: the extreme points are single isotonic blocks; the proportional tail extrapolates past them
+    x = np.unique(np.quantile(s, np.linspace(0.01, 0.99, knots)))
     if len(x) < 2:
         x = np.array([x[0], x[0] + 1e-6])
     x = np.maximum(x, 0.0)

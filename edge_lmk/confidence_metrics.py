@@ -139,12 +139,18 @@ def plot_reliability(curves: dict[str, dict], path: str | Path, title: str = "Re
 
 
 def face_errors(predictor, crops) -> dict[str, np.ndarray]:
-    """Run ``predictor`` on an ``evaluate.CropSet`` -> scale, err_iod, err_px (N, 68) and predicted
-    inter-ocular distance ``iod`` (N,, crop px)."""
-    from .confidence import inter_ocular, point_errors
-    from .preprocess import crop_to_photo
+    """Run ``predictor`` on an ``evaluate.CropSet`` -> ``errors_from_predictions``."""
+    from .evaluate import predict_photo
 
-    lm, scale = predictor.predict(crops.inputs)
-    pred = np.stack([crop_to_photo(l, A) for l, A in zip(lm, crops.transforms)])
-    err_iod, err_px = point_errors(pred, crops.landmarks, crops.transforms)
-    return {"scale": np.asarray(scale, np.float64), "iod": inter_ocular(lm), "err_iod": err_iod, "err_px": err_px}
+    return errors_from_predictions(*predict_photo(predictor, crops), crops)
+
+
+def errors_from_predictions(pred_photo: np.ndarray, scale: np.ndarray, crops) -> dict[str, np.ndarray]:
+    """(N,68,2) photo landmarks, (N,68) scale of an ``evaluate.CropSet`` -> scale, err_iod, err_px (N, 68)
+    and the predicted inter-ocular distance ``iod`` (N,) in crop pixels."""
+    from .confidence import inter_ocular, point_errors
+
+    err_iod, err_px = point_errors(pred_photo, crops.landmarks, crops.transforms)
+    photo_per_crop = np.sqrt(np.abs(np.linalg.det(np.asarray(crops.transforms, np.float64)[:, :, :2])))
+    return {"scale": np.asarray(scale, np.float64), "iod": inter_ocular(pred_photo) / photo_per_crop,
+            "err_iod": err_iod, "err_px": err_px}

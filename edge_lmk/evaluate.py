@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,9 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     os.replace(tmp, path)
 
 
-def evaluate(model: str, data: str | Path, batch: int | None = None) -> dict:
+def evaluate(model: str, data: str | Path, batch: int | None = None, calibration: bool = False) -> dict:
+    """NME figures; with ``calibration`` also ``res["confidence"]`` (``confidence_metrics.calibration_report``
+    with the model's stored calibration; CalibrationError naming the model when it has none)."""
     from .runtimes import load_predictor
 
     predictor = load_predictor(model)
@@ -100,6 +103,15 @@ def evaluate(model: str, data: str | Path, batch: int | None = None) -> dict:
     res = score(pred, crops)
     res.update({"model": str(model), "runtime": predictor.runtime, "data": str(data),
                 "mean_scale": float(scale.mean())})
+    if calibration:
+        from .confidence import CalibrationError, calibration_for
+        from .confidence_metrics import calibration_report, errors_from_predictions
+
+        cal = calibration_for(predictor)
+        if cal is None:
+            raise CalibrationError(f"{model}: no confidence calibration in its card or metadata (fit one with "
+                             f"python -m edge_lmk.calibrate --model NAME --write-card)")
+        res["confidence"] = calibration_report(cal, errors_from_predictions(pred, scale, crops))
     return res
 
 
@@ -110,9 +122,21 @@ def main(argv=None):
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
     ap.add_argument("--json", default=None, help="write results as JSON here")
     ap.add_argument("--ced", default=None, help="write a CED curve PNG here")
+    ap.add_argument("--calibration", default=None, metavar="PNG",
+                    help="print expected-error calibration and failure prediction, write the reliability diagram here")
     args = ap.parse_args(argv)
     data = args.data or default_test_dir()
-    res = evaluate(args.model, data)
+    from .confidence import CalibrationError
+    from .data import DatasetError
+    from .data.images import ImageFileError
+    from .models.registry import ModelLoadError
+    from .runtimes import ArtifactError
+
+    try:
+        res = evaluate(args.model, data, calibration=bool(args.calibration))
+    except (CalibrationError, DatasetError, ImageFileError, ModelLoadError, ArtifactError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     per_face = res.pop("per_face")
     print(f"{res['model']} [{res['runtime']}] on {data}: NME {res['nme']:.3f}  AUC@8 {res['auc8']:.4f}  "
           f"FR@8 {100 * res['fr8']:.2f}%  n={res['n']}")
@@ -121,6 +145,15 @@ def main(argv=None):
     if args.ced:
         plot_ced({Path(str(args.model)).name: per_face}, args.ced, f"CED on {Path(data).name}")
         print("CED curve:", args.ced)
+    if args.calibration:
+        from .confidence_metrics import format_report, plot_reliability
+
+        conf = res["confidence"]
+        for line in format_report(conf):
+            print(line)
+        plot_reliability({f"{Path(data).name} (ECE {100 * conf['ece_rel']:.1f}%)": conf["reliability"]},
+                         args.calibration, f"{Path(str(args.model)).name}: per-point expected error")
+        print("reliability diagram:", args.calibration)
     if args.json:
         from .data.pts import atomic_write_bytes
 
