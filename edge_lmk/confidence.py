@@ -212,7 +212,8 @@ def fit_calibration(scale: np.ndarray, iod: np.ndarray, err_iod: np.ndarray, err
     partial = Calibration.from_dict(partial.to_dict())
     r = np.log(np.maximum(err_iod.mean(1), 1e-9)) - np.log(np.maximum(partial.expected_nme(scale, iod), 1e-9))
     mu, sigma = float(r.mean()), float(max(r.std(ddof=1) if len(r) > 1 else 1.0, 1e-3))
-    return Calibration(partial.iod, partial.px, mu, sigma, dict(info or {}))
+    # returned as it reads back from JSON, so the fitted object and a card give identical numbers
+    return Calibration.from_dict(Calibration(partial.iod, partial.px, mu, sigma, dict(info or {})).to_dict())
 
 
 def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
@@ -265,18 +266,23 @@ def calibration_metadata(model_name: str) -> dict:
 def calibration_for(predictor) -> Calibration | None:
     """The calibration that belongs to a loaded predictor, or None when it has none.
 
-    Order: the artifact's own metadata (sidecar / embedded, ``predictor.meta``); for a registry
-    name, its model card; for an artifact exported before calibrations were embedded, the card
-    of the shipped model it names.
+    Order: the artifact's own metadata (sidecar / embedded ``predictor.meta``, Core ML's
+    ``predictor.card``); for a registry name, its model card; for an artifact without a table
+    (exported before calibrations existed, or Core ML), the card of the shipped model it names.
+    A ``.pt`` checkpoint outside the registry has none.
     """
     from .models.registry import REGISTRY
 
-    meta = getattr(predictor, "meta", None)
-    if isinstance(meta, dict) and meta.get("calibration"):
-        return Calibration.from_dict(meta["calibration"], f"{getattr(predictor, 'source', 'artifact')} metadata")
+    where = f"{getattr(predictor, 'path', None) or getattr(predictor, 'source', 'artifact')} metadata"
+    meta = getattr(predictor, "meta", None)  # sidecar / embedded JSON of .pte, .tflite, .onnx
+    card = getattr(predictor, "card", None)  # the short card inside a .mlpackage
+    for m in (meta, card):
+        if isinstance(m, dict) and m.get("calibration"):
+            return Calibration.from_dict(m["calibration"], where)
     name = getattr(predictor, "source", None)
-    if name not in REGISTRY and isinstance(meta, dict):
-        name = meta.get("model")
+    if name not in REGISTRY:
+        name = (meta or {}).get("model") if isinstance(meta, dict) else (card or {}).get("name") \
+            if isinstance(card, dict) else None
     spec = REGISTRY.get(name) if isinstance(name, str) else None
     if spec is None or not spec.card_path.is_file():
         return None
