@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .confidence import Calibration, fit_calibration, inter_ocular
-from .confidence_metrics import calibration_report, face_errors, format_report, plot_reliability, separation_auc
+from .confidence_metrics import (calibration_report, face_errors, format_report, markdown_table, plot_reliability,
+                                 separation_auc)
 from .data import scan_folder, scan_folders, split_train_val
 from .data.pts import atomic_write_bytes
 from .evaluate import prepare_crops
@@ -171,6 +172,9 @@ def main(argv=None):
     ap.add_argument("--originals", default=None, help="full photos for non-face crops (default: originals_sample)")
     ap.add_argument("--write-card", action="store_true", help="store the calibration in the model card")
     ap.add_argument("--out", default=None, help="write MODEL_reliability.png and results.json here")
+    ap.add_argument("--peers", action="store_true",
+                    help="also score MediaPipe's face presence on the same crops (needs its face_landmark.tflite "
+                         "in third_party/mediapipe/ or $EDGE_LMK_MEDIAPIPE_TFLITE)")
     args = ap.parse_args(argv)
     names = [s.name for s in list_models()] if args.model == ["all"] else args.model
     test = Path(args.test) if args.test else (default_test_dir() if shared_data_dir() else None)
@@ -195,11 +199,26 @@ def main(argv=None):
             print("  reliability diagram:", out / f"{name}_reliability.png")
         results[name] = {"calibration": res["calibration"].to_dict(), "fit": res["fit"], "test": res.get("test"),
                          "nonface": res.get("nonface"), "command": command}
+    if args.peers:
+        from .peer_presence import find_model, presence_report
+
+        mp = find_model()
+        if mp is None or test is None:
+            print("peers: MediaPipe face_landmark.tflite not found (see benchmarks/README.md) or no test folder; "
+                  "skipped", file=sys.stderr)
+        else:
+            rep = presence_report(mp, test, originals)
+            results["peers"] = {"mediapipe_presence": rep}
+            print(f"MediaPipe face presence: faces median {rep['faces']['median']:.3f}; " + "; ".join(
+                f"{k} median {v['median_quality']:.3f} AUC {v['auc_vs_faces']:.3f}" for k, v in rep.items()
+                if isinstance(v, dict) and "auc_vs_faces" in v))
     if args.out:
         path = Path(args.out) / "results.json"
         old = json.loads(path.read_text()) if path.is_file() else {}
-        atomic_write_bytes(path, (json.dumps({**old, **results}, indent=1) + "\n").encode())
-        print("results:", path)
+        merged = {**old, **results}
+        atomic_write_bytes(path, (json.dumps(merged, indent=1) + "\n").encode())
+        atomic_write_bytes(path.with_name("table.md"), ("\n".join(markdown_table(merged)) + "\n").encode())
+        print("results:", path, "and", path.with_name("table.md"))
     return results
 
 

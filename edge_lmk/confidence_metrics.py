@@ -154,3 +154,25 @@ def errors_from_predictions(pred_photo: np.ndarray, scale: np.ndarray, crops) ->
     photo_per_crop = np.sqrt(np.abs(np.linalg.det(np.asarray(crops.transforms, np.float64)[:, :, :2])))
     return {"scale": np.asarray(scale, np.float64), "iod": inter_ocular(pred_photo) / photo_per_crop,
             "err_iod": err_iod, "err_px": err_px}
+
+
+def markdown_table(results: dict) -> list[str]:
+    """``edge_lmk.calibrate`` results.json (model -> {test, nonface, ...}) -> Markdown table rows."""
+    rows = ["| model | test NME | FR@8 | failure AUC | reject 5%: NME (gain / best possible) | "
+            "reject 10%: NME (gain / best possible) | ECE / mean point error | per-face ECE / mean NME | "
+            "mean quality / success rate | non-face median quality (background, shift 1.0) | face vs non-face AUC |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        t, nf = r.get("test") if isinstance(r, dict) else None, (r or {}).get("nonface") or {}
+        if not t:
+            continue
+        rej = [f"{v['nme_rest']:.2f} ({100 * v['gain']:.1f}% / {100 * v['oracle_gain']:.1f}%)"
+               for v in t["rejection"].values()]
+        auc = "n/a" if t["failure_auc"] is None else f"{t['failure_auc']:.3f}"
+        bg, sh = nf.get("background", {}), nf.get("shift_1.0", {})
+        rows.append(f"| `{name}` | {t['nme']:.2f} | {100 * t['fr8']:.1f}% | {auc} | {rej[0]} | {rej[1]} | "
+                    f"{100 * t['ece_rel']:.1f}% | {100 * t['face_ece_rel']:.1f}% | "
+                    f"{t['mean_quality']:.3f} / {t['success_rate']:.3f} | "
+                    f"{bg.get('median_quality', float('nan')):.3f}, {sh.get('median_quality', float('nan')):.3f} | "
+                    f"{bg.get('auc_vs_faces', float('nan')):.3f}, {sh.get('auc_vs_faces', float('nan')):.3f} |")
+    return rows

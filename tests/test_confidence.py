@@ -226,3 +226,15 @@ def test_export_sidecar_carries_the_calibration(shipped, tmp_path):
         meta = side
 
     assert calibration_for(ArtifactLike()).to_dict() == shipped[1].to_dict()
+
+
+def test_mediapipe_presence_peer_when_available(sample_test):
+    from edge_lmk.peer_presence import MediaPipePresence, find_model
+
+    path = find_model()
+    if path is None:
+        pytest.skip("MediaPipe face_landmark.tflite not extracted (benchmarks/README.md, 'MediaPipe peer reference')")
+    m = MediaPipePresence(path)
+    faces = m.predict(prepare_crops(scan_folder(sample_test)[:4], m.contract).inputs)
+    background = m.predict(nonface_inputs(scan_folder(ORIGINALS)[:3], m.contract, per_photo=3))
+    assert (faces > 0.5).all() and np.median(background) < 0.5
