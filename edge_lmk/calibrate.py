@@ -31,6 +31,7 @@ from .nonface import nonface_inputs
 from .paths import SAMPLE_DIR, default_test_dir, default_train_dirs, shared_data_dir
 
 NONFACE_PER_PHOTO = 20
+MIN_FIT_FACES = 20  # fewer gives per-region maps from a handful of points: refuse rather than ship noise
 # Folder names of benchmark faces (``extra_udacity/val`` is a validation set and allowed).
 TEST_FOLDERS = ("test_common", "test", "testset")
 
@@ -45,8 +46,10 @@ def fit_records(dirs: list[Path] | None, val_fraction: float | None):
     records = scan_folders(dirs)
     if val_fraction:
         records = split_train_val(records, val_fraction, seed=0)[1]
-    if not records:
-        raise ValueError(f"no fitting faces in {', '.join(map(str, dirs))}")
+    if len(records) < MIN_FIT_FACES:
+        raise ValueError(f"only {len(records)} fitting faces in {', '.join(map(str, dirs))}"
+                         f"{f' (validation split {val_fraction:g})' if val_fraction else ''}; need at least "
+                         f"{MIN_FIT_FACES} (give more --fit-data, or --val-fraction 0 to fit on all of it)")
     return dirs, records
 
 
