@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from edge_lmk import cli
+from edge_lmk.cli import cli_main, writable_dir
+
 from .files import write_json
 from .machine import load_average, machine_info
 from .measure import BUDGETS
@@ -129,9 +132,10 @@ def summary_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artifacts", default=None,
                     help="folder with manifest.json from `python -m export.all --out DIR` (default: artifacts/ when "
                          "it has one, else PyTorch eager only)")
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precisions", nargs="+", default=list(DEFAULT_PRECISIONS),
                     help="artifact precisions to time, as in the manifest, or 'all' (default: fp32 int8, what "
                          "ships to devices); PyTorch eager is always timed")
-    ap.add_argument("--threads", nargs="+", type=int, default=None,
+    ap.add_argument("--threads", nargs="+", type=cli.positive_int, default=None,
                     help="thread counts (default: 1 and os.cpu_count())")
     ap.add_argument("--data", default=None, help="300-W layout folder for NME (default: shared test_common, "
                                                  "else the bundled sample)")
@@ -181,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append(reference_job(reference))
     thread_counts = sorted(set(args.threads or [1, os.cpu_count() or 1]))
     budget = "quick" if args.quick else "full"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(args.out, "--out")
     given = sys.argv[1:] if argv is None else argv
 
     # Imported here: cv2 / the evaluation stack are only needed once the plan is known to be valid.

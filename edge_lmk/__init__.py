@@ -6,6 +6,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "FaceLandmarker": "edge_lmk.landmarker",
     "Face": "edge_lmk.landmarker",
+    "BlazeFaceDetector": "edge_lmk.detectors",
+    "FhogFaceDetector": "edge_lmk.detectors",
+    "make_detector": "edge_lmk.detectors",
     "FaceTracker": "edge_lmk.tracking",
     "OneEuroFilter": "edge_lmk.tracking",
     "OneEuroParams": "edge_lmk.tracking",

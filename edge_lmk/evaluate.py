@@ -6,11 +6,18 @@
 (``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``) run in its own runtime. Faces are cropped
 from their ground-truth landmarks by the model's contract; NME is inter-ocular (36/45), in
 percent, measured in photo pixels.
+
+A face whose prediction is not finite counts as a failure (FR, AUC), is left out of the mean
+NME and is reported (``n_nonfinite`` in the summary and the JSON; the exit status is then 1).
+The JSON is always valid: non-finite numbers are written as ``null``, counted in
+``nonfinite_values``. Data and model errors (missing folder, bad ``.pts`` or image, unreadable
+model) print one line naming the file and exit with status 2.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections import defaultdict
@@ -20,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .cli import ArgumentParser, cli_main, writable_file
 from .contract import PreprocessContract
 from .data import FaceRecord, load_face, scan_folder
 from .metrics import ced, nme_per_face, summarize
@@ -75,7 +83,7 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
     for label, nmes in curves.items():
         t, frac = ced(nmes)
-        ax.plot(t, frac, label=f"{label} (NME {np.mean(nmes):.2f})")
+        ax.plot(t, frac, label=f"{label} (NME {summarize(nmes)['nme']:.2f})")
     ax.set_xlabel("NME (% inter-ocular)")
     ax.set_ylabel("fraction of faces")
     ax.set_xlim(0, 8)
@@ -92,12 +100,24 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     os.replace(tmp, path)
 
 
-def evaluate(model: str, data: str | Path, batch: int | None = None, calibration: bool = False) -> dict:
-    """NME figures; with ``calibration`` also ``res["confidence"]`` (``confidence_metrics.calibration_report``
-    with the model's stored calibration; CalibrationError naming the model when it has none)."""
+def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool = False,
+             calibration: bool = False) -> dict:
+    """NME figures. ``flip``: test-time horizontal flip (``edge_lmk.flip``); the result's ``runtime`` says
+    ``+flip``. ``calibration``: also ``res["confidence"]`` (``confidence_metrics.calibration_report`` with the
+    model's stored calibration; CalibrationError naming the model when it has none). The calibration was fitted
+    on the plain model's errors, so the two options are not combined."""
     from .runtimes import load_predictor
 
+    if flip and calibration:
+        from .confidence import CalibrationError
+
+        raise CalibrationError("--calibration describes the plain model's errors (what its table was fitted on); "
+                               "run it without --flip")
     predictor = load_predictor(model)
+    if flip:
+        from .flip import FlipPredictor
+
+        predictor = FlipPredictor(predictor)
     crops = prepare_crops(scan_folder(data), predictor.contract)
     pred, scale = predict_photo(predictor, crops)
     res = score(pred, crops)
@@ -115,33 +135,59 @@ def evaluate(model: str, data: str | Path, batch: int | None = None, calibration
     return res
 
 
+def json_safe(obj):
+    """-> (copy with every non-finite float replaced by None, number replaced): strict JSON has no NaN."""
+    count = 0
+
+    def walk(v):
+        nonlocal count
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [walk(x) for x in v]
+        if isinstance(v, (float, np.floating)):
+            if not math.isfinite(v):
+                count += 1
+                return None
+            return float(v)
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    return walk(obj), count
+
+
+def _summary_line(label: str, s: dict) -> str:
+    nme = f"{s['nme']:.3f}" if math.isfinite(s["nme"]) else "n/a"
+    bad = f"  non-finite {s['n_nonfinite']}" if s["n_nonfinite"] else ""
+    return f"{label}NME {nme}  AUC@8 {s['auc8']:.4f}  FR@8 {100 * s['fr8']:.2f}%  n={s['n']}{bad}"
+
+
+@cli_main
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="registry name, .pt checkpoint or exported artifact")
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
     ap.add_argument("--json", default=None, help="write results as JSON here")
     ap.add_argument("--ced", default=None, help="write a CED curve PNG here")
     ap.add_argument("--calibration", default=None, metavar="PNG",
                     help="print expected-error calibration and failure prediction, write the reliability diagram here")
+    ap.add_argument("--flip", action="store_true",
+                    help="test-time horizontal flip (twice the cost; reported as RUNTIME+flip, not a headline number)")
     args = ap.parse_args(argv)
+    for flag, path in (("--json", args.json), ("--ced", args.ced), ("--calibration", args.calibration)):
+        if path:
+            writable_file(path, flag)  # before the evaluation, not after it
     data = args.data or default_test_dir()
-    from .confidence import CalibrationError
-    from .data import DatasetError
-    from .data.images import ImageFileError
-    from .models.registry import ModelLoadError
-    from .runtimes import ArtifactError
-
-    try:
-        res = evaluate(args.model, data, calibration=bool(args.calibration))
-    except (CalibrationError, DatasetError, ImageFileError, ModelLoadError, ArtifactError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    res = evaluate(args.model, data, flip=args.flip, calibration=bool(args.calibration))
     per_face = res.pop("per_face")
-    print(f"{res['model']} [{res['runtime']}] on {data}: NME {res['nme']:.3f}  AUC@8 {res['auc8']:.4f}  "
-          f"FR@8 {100 * res['fr8']:.2f}%  n={res['n']}")
+    print(_summary_line(f"{res['model']} [{res['runtime']}] on {data}: ", res))
     for k, v in res["subsets"].items():
-        print(f"  {k:28s} NME {v['nme']:.3f}  AUC@8 {v['auc8']:.4f}  FR@8 {100 * v['fr8']:.2f}%  n={v['n']}")
+        print(_summary_line(f"  {k:28s} ", v))
+    if res["n_nonfinite"]:
+        print(f"warning: {res['n_nonfinite']} of {res['n']} faces got a non-finite prediction: counted as failures "
+              f"(FR, AUC), left out of the mean NME", file=sys.stderr)
     if args.ced:
         plot_ced({Path(str(args.model)).name: per_face}, args.ced, f"CED on {Path(data).name}")
         print("CED curve:", args.ced)
@@ -158,10 +204,22 @@ def main(argv=None):
         from .data.pts import atomic_write_bytes
 
         res["per_face_nme"] = [round(float(v), 5) for v in per_face]
-        atomic_write_bytes(args.json, json.dumps(res, indent=2).encode())
+        out, nulls = json_safe(res)
+        out["nonfinite_values"] = nulls
+        atomic_write_bytes(args.json, json.dumps(out, indent=2, allow_nan=False).encode())
         print("results:", args.json)
     return res
 
 
+def cli(argv=None) -> int:
+    """``python -m edge_lmk.evaluate`` as an exit status: 0 ok, 1 if any prediction was non-finite, 2 for a
+    data/model/argument error (``main``'s one line on stderr naming the file, via ``cli_main``)."""
+    try:
+        res = main(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    return 1 if res["n_nonfinite"] else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -1,9 +1,9 @@
 """From a photo to 68 landmarks per face: ``FaceLandmarker(model).detect(image) -> list[Face]``.
 
-Pipeline per image: detect faces (pluggable, ``edge_lmk.detectors``; the default runs on a
-downscaled copy of big photos), map each detector box to the landmark-bbox square the model
-was trained on (``BoxMapping``), crop every face with the shared crop rule
-(``preprocess.crop_face``) and run them through the predictor in one batch; with
+Pipeline per image: detect faces (pluggable, ``edge_lmk.detectors``; the default, BlazeFace
+full range, runs on the whole photo and on a pyramid of tiles down to 40 px faces), map each
+detector box to the landmark-bbox square the model was trained on (``BoxMapping``), crop
+every face with the shared crop rule (``preprocess.crop_face``) and run them through the predictor in one batch; with
 ``refine=1`` the faces are cropped again from the predicted landmarks' box and run once
 more (one more batch). Landmarks are mapped back to original-image pixels (continuous
 coordinates: pixel ``i`` spans ``[i, i+1)``).
@@ -25,25 +25,28 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 
-from .data.images import ImageFileError, read_image, to_rgb_uint8
+from .data.images import MAX_IMAGE_PIXELS, ImageFileError, read_image, to_rgb_uint8
 from .detectors import Box, BoxMapping, FaceDetector, box_iou
 from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, landmark_box, to_input
 
 CONFIDENCE_S0 = 2.0
 DEFAULT_MODEL = "laplacekl_w1_8"
-# Refinement (re-crop from the first pass's landmarks) is kept because it helps: with the
-# shipped 1/8 model, NME from detector crops on the 12 photos of originals_sample is 5.82
-# without it, 5.55 with one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces
-# of 300-W test_common (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass
-# costs one more batched predictor call. Regenerate with
+# Refinement (re-crop from the first pass's landmarks) is kept because it helps: with BlazeFace
+# on the composed multi-face set (docs/detection/README.md) end-to-end NME is 1.080x the
+# ground-truth-crop NME without it, 1.052x with one pass. With FHOG and the shipped 1/8 model,
+# NME from detector crops on the 12 photos of originals_sample is 5.82 without it, 5.55 with
+# one pass, 5.48 with two (ground-truth crops: 5.35); on the 554 faces of 300-W test_common
+# (192 px crops) 5.80 / 5.75 / 5.75 (ground-truth crops 5.58). One pass costs one more
+# batched predictor call. Regenerate with
 # `python -m edge_lmk.detect_eval [--data ../shared/data/300w/test_common]`.
 DEFAULT_REFINE = 1
-MAX_PIXELS = 200_000_000  # larger images are refused with a clear error (downscale them first)
+MAX_PIXELS = MAX_IMAGE_PIXELS  # larger images are refused with a clear error (files: from the header, before decoding)
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,15 @@ class FaceLandmarker:
     ``model``: registry name (``laplacekl_w1_8``), ``.pt`` checkpoint, or an exported artifact
     (``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``) run by ``edge_lmk.runtimes.load_predictor``;
     or an already loaded predictor. ``detector``: any object with ``detect(rgb) -> [(box,
-    score)]`` (default ``FhogFaceDetector``). ``box_mapping``: detector box -> landmark square
-    (default: the detector's own ``box_mapping`` attribute, else identity). ``refine``: number
-    of re-crop passes from predicted landmarks. ``min_score``: drop faces scoring below it
-    (default 0: every detection is returned with its score; with the trained 1/8 model, faces
-    score about 0.55-0.7 and detector false alarms below 0.4, so 0.45 is a good filter - but
+    score)]`` (default ``BlazeFaceDetector``: BlazeFace full range over a tile pyramid;
+    ``FhogFaceDetector`` is the offline fallback; ``detectors.make_detector(name)``).
+    ``box_mapping``: detector box -> landmark square (default: the detector's own
+    ``box_mapping`` attribute, else identity). ``refine``: number of re-crop passes from
+    predicted landmarks. ``min_score``: drop faces scoring below it (default 0: every detection
+    is returned with its score; the CLI uses 0.4, ``detect.DEFAULT_MIN_SCORE``: with the 1/8
+    model and BlazeFace it keeps every found face of a composed validation set and cuts false
+    positives from 0.35 to 0.05 per photo, ``docs/detection/README.md``. With FHOG, faces
+    score about 0.55-0.7 and detector false alarms below 0.4 - but
     the value depends on the model's confidence calibration, so it is not the default).
     """
 
@@ -151,9 +158,9 @@ class FaceLandmarker:
         self.model_name = str(getattr(self.predictor, "source", model))
         self.contract = self.predictor.contract
         if detector is None:
-            from .detectors import FhogFaceDetector
+            from .detectors import default_detector
 
-            detector = FhogFaceDetector()
+            detector = default_detector()
         self.detector = detector
         self.box_mapping = box_mapping or getattr(detector, "box_mapping", None) or BoxMapping()
         self.refine = int(refine)
@@ -170,7 +177,7 @@ class FaceLandmarker:
             raise ValueError(f"color must be 'RGB' or 'BGR', got {color!r}")
         if isinstance(image, (str, os.PathLike)):
             src = str(image)
-            rgb = read_image(image)
+            rgb = read_image(image, max_pixels=self.max_pixels)
         else:
             src = "image array"
             if not isinstance(image, np.ndarray):
@@ -229,8 +236,14 @@ class FaceLandmarker:
         No face -> empty list. Unreadable, empty or unsupported images raise ``ImageFileError``
         naming the file.
         """
+        return self.detect_timed(image, color)[0]
+
+    def detect_timed(self, image, color: str = "RGB") -> tuple[list[Face], dict]:
+        """``detect`` plus wall-clock milliseconds of its two stages: {"detector_ms", "landmarks_ms"}."""
         rgb, _ = self.load(image, color)
+        t0 = time.perf_counter()
         dets = self.run_detector(rgb)
+        t1 = time.perf_counter()
         cs = self.contract.crop_scale
         squares = [self.box_mapping.square(b, cs) for b, _ in dets]
         faces = self.faces_from_squares(rgb, squares, [s for _, s in dets])
@@ -242,7 +255,8 @@ class FaceLandmarker:
         for f in faces:  # two detections that converged on one face after refinement
             if f.score >= self.min_score and all(box_iou(f.box, g.box) <= 0.5 for g in out):
                 out.append(f)
-        return out
+        t2 = time.perf_counter()
+        return out, {"detector_ms": round(1000 * (t1 - t0), 3), "landmarks_ms": round(1000 * (t2 - t1), 3)}
 
     def detect_squares(self, image, squares: Sequence[FaceSquare], color: str = "RGB",
                        refine: int = 0) -> list[Face]:

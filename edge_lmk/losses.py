@@ -2,7 +2,8 @@
 
 All take mean (B,K,2) and target (B,K,2) in heatmap pixels; the KL losses also take
 the per-axis spread (B,K,2) from ``heads.soft_argmax``. Each returns a scalar: the sum over
-the two axes, averaged over landmarks and batch.
+the two axes, averaged over landmarks and batch; ``per_face=True`` returns the (B,) per-face means
+instead (for weighting faces of noisier sets).
 """
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ import torch
 EPS = 1e-6
 
 
-def softargmax_l2(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b: float = 1.0) -> torch.Tensor:
+def _reduce(per_point: torch.Tensor, per_face: bool) -> torch.Tensor:
+    """(B,K) -> scalar mean, or (B,) per-face means."""
+    return per_point.mean(-1) if per_face else per_point.mean()
+
+
+def softargmax_l2(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b: float = 1.0,
+                  per_face: bool = False) -> torch.Tensor:
     """Squared Euclidean error of the soft-argmax location (spread is ignored)."""
-    return ((mean - target) ** 2).sum(-1).mean()
+    return _reduce(((mean - target) ** 2).sum(-1), per_face)
 
 
-def laplace_kl(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b: float = 1.0) -> torch.Tensor:
+def laplace_kl(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b: float = 1.0,
+               per_face: bool = False) -> torch.Tensor:
     """KL( Laplace(mean, spread) || Laplace(target, b) ) per axis.
 
     KL = log(b/s) + |d|/b + (s/b) exp(-|d|/s) - 1, with d = mean - target, s = spread.
@@ -24,15 +32,16 @@ def laplace_kl(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b
     s = spread.clamp_min(EPS)
     d = (mean - target).abs()
     kl = torch.log(b / s) + d / b + (s / b) * torch.exp(-d / s) - 1.0
-    return kl.sum(-1).mean()
+    return _reduce(kl.sum(-1), per_face)
 
 
-def gaussian_kl(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b: float = 1.0) -> torch.Tensor:
+def gaussian_kl(mean: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, b: float = 1.0,
+                per_face: bool = False) -> torch.Tensor:
     """KL( N(mean, var) || N(target, b) ) per axis, ``spread`` being the variance and ``b`` the target variance."""
     v = spread.clamp_min(EPS)
     d2 = (mean - target) ** 2
     kl = 0.5 * (torch.log(b / v) + (v + d2) / b - 1.0)
-    return kl.sum(-1).mean()
+    return _reduce(kl.sum(-1), per_face)
 
 
 LOSSES = {

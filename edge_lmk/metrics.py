@@ -1,4 +1,9 @@
-"""NME (inter-ocular, outer eye corners 36 and 45), CED, AUC@8% and failure rate@8%."""
+"""NME (inter-ocular, outer eye corners 36 and 45), CED, AUC@8% and failure rate@8%.
+
+A face whose prediction is not finite (NaN/inf NME) is a failure at every threshold: it counts
+against FR and AUC, is left out of the mean NME (which would otherwise be NaN), and is counted
+in ``summarize``'s ``n_nonfinite`` so that it is always reported.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +22,9 @@ def nme_per_face(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def ced(nmes: np.ndarray, max_nme: float = 8.0, steps: int = 801) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative error distribution: thresholds (steps,) and fraction of faces at or below each."""
+    """Cumulative error distribution: thresholds (steps,) and fraction of faces at or below each.
+
+    Non-finite NMEs are never at or below a threshold (NaN sorts last and compares false)."""
     t = np.linspace(0.0, max_nme, steps)
     nmes = np.sort(np.asarray(nmes, np.float64))
     frac = np.searchsorted(nmes, t, side="right") / max(len(nmes), 1)
@@ -30,14 +37,18 @@ def auc(nmes: np.ndarray, max_nme: float = 8.0) -> float:
 
 
 def failure_rate(nmes: np.ndarray, threshold: float = 8.0) -> float:
-    return float(np.mean(np.asarray(nmes) > threshold))
+    """Fraction of faces above ``threshold`` or non-finite (``NaN > t`` is False, hence ``not <=``)."""
+    return float(np.mean(~(np.asarray(nmes, np.float64) <= threshold)))
 
 
 def summarize(nmes: np.ndarray, max_nme: float = 8.0) -> dict:
+    """(N,) NMEs -> mean NME over the finite ones (NaN if none), AUC, FR, n and n_nonfinite."""
     nmes = np.asarray(nmes, np.float64)
+    finite = np.isfinite(nmes)
     return {
-        "nme": float(nmes.mean()),
+        "nme": float(nmes[finite].mean()) if finite.any() else float("nan"),
         f"auc{int(max_nme)}": auc(nmes, max_nme),
         f"fr{int(max_nme)}": failure_rate(nmes, max_nme),
         "n": int(len(nmes)),
+        "n_nonfinite": int((~finite).sum()),
     }

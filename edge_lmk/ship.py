@@ -15,8 +15,8 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
+from . import cli
+from .cli import UserError, cli_main
 from .contract import PreprocessContract
 from .data.pts import atomic_write_bytes
 from .models.generator import block_channels_dict, branch_channels, count_params
@@ -209,17 +209,19 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+@cli_main
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m edge_lmk.ship", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python -m edge_lmk.ship", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="training run folder with best.pt")
     ap.add_argument("--name", default=None, help="registry name (default: from the run's config)")
     ap.add_argument("--test", default=None, help="300-W folder for the card's test number")
     ap.add_argument("--no-eval", action="store_true")
     args = ap.parse_args(argv)
     run = Path(args.run)
-    ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
-    model, spec, _ = load_checkpoint(run / "best.pt")
+    if not (run / "best.pt").is_file():
+        raise UserError(f"--run {run}: no best.pt there (not a finished training run folder)")
+    model, spec, ckpt = load_checkpoint(run / "best.pt")  # ModelLoadError naming the file if it is not one
     name = args.name or spec.name
     if name not in REGISTRY:
         raise SystemExit(f"{name}: not a registry name")

@@ -3,6 +3,16 @@
 Resumable: re-running the same command continues from ``OUT/last.pt`` (saved atomically
 every epoch, and on Ctrl-C / SIGTERM / ``--max-minutes``). The best checkpoint is chosen on
 the validation split carved from the training folders, never on a test set.
+
+Faces are cut once into canvases cached in ``--cache-dir`` (default ``runs/cache``), keyed on
+each file's size, mtime and bytes and on the canvas code: a corrected ``.pts`` or replaced image
+rebuilds the cache, and the entry it supersedes is deleted. ``--no-cache`` neither reads nor
+writes it; deleting the folder clears it. Data errors (missing folder, bad ``.pts`` or image)
+print one line naming the file and exit with status 2.
+
+On resume only ``--epochs``,
+``--max-minutes``, ``--threads`` and ``--device`` may differ from the saved ``OUT/args.json``;
+any other difference is refused, naming the folder and the arguments (``edge_lmk/resume.py``).
 """
 from __future__ import annotations
 
@@ -15,6 +25,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import replace
 from fractions import Fraction
@@ -24,34 +35,53 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .cli import (ArgumentParser, cli_main, nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval,
+                  width_arg, writable_dir)
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
+from .data.pts import atomic_write_bytes
 from .losses import get_loss
 from .metrics import nme_per_face
 from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
 from .paths import default_train_dirs
+from .resume import check_resume
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m edge_lmk.train", description=__doc__,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--width", default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
+    ap = ArgumentParser(prog="python -m edge_lmk.train", description=__doc__,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--width", type=width_arg, default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
     ap.add_argument("--loss", default="laplacekl", choices=["laplacekl", "softargmax", "gaussiankl"])
-    ap.add_argument("--beta", type=float, default=None,
+    ap.add_argument("--beta", type=positive_float, default=None,
                     help="softmax inverse temperature (default: the --init-from checkpoint's, else 1)")
-    ap.add_argument("--target-scale", type=float, default=1.0, help="b of the target distribution (KL losses)")
+    ap.add_argument("--target-scale", type=positive_float, default=1.0, help="b of the target distribution (KL losses)")
     ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
-    ap.add_argument("--val-fraction", type=float, default=0.1)
-    ap.add_argument("--limit-train", type=int, default=None,
+    ap.add_argument("--val-fraction", type=unit_interval, default=0.1,
+                    help="fraction of --data held out for validation (ignored with --val-data)")
+    ap.add_argument("--limit-train", type=positive_int, default=None,
                     help="use only the first N training faces (after the validation split; for smoke tests)")
-    ap.add_argument("--epochs", type=int, default=150)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--weight-decay", type=float, default=1e-5)
-    ap.add_argument("--warmup-epochs", type=float, default=2.0)
-    ap.add_argument("--dropout", type=float, default=0.2)
-    ap.add_argument("--ema", type=float, default=0.998, help="EMA decay of weights used for validation (0 = off)")
+    ap.add_argument("--epochs", type=positive_int, default=150)
+    ap.add_argument("--batch-size", type=positive_int, default=32)
+    ap.add_argument("--lr", type=positive_float, default=1e-3)
+    ap.add_argument("--weight-decay", type=nonnegative_float, default=1e-5)
+    ap.add_argument("--warmup-epochs", type=nonnegative_float, default=2.0)
+    ap.add_argument("--dropout", type=unit_interval, default=0.2)
+    ap.add_argument("--ema", type=unit_interval, default=0.998,
+                    help="EMA decay of weights used for validation (0 = off)")
+    ap.add_argument("--val-data", nargs="+", default=None,
+                    help="validation folders (e.g. ../shared/data/extra_udacity/val): then every --data face trains")
+    ap.add_argument("--extra-data", nargs="+", default=None,
+                    help="extra labelled folders with noisier labels (e.g. ../shared/data/extra_udacity/train), "
+                         "mixed into the batches with loss weight --extra-weight")
+    ap.add_argument("--extra-weight", type=nonnegative_float, default=0.5, help="loss weight of an --extra-data face")
+    ap.add_argument("--family", default="recombinator", choices=["recombinator", "table1"],
+                    help="generator: this kit's recombinator variant or the paper's Table 1 (names end in _t1)")
+    ap.add_argument("--cache-dir", default="runs/cache",
+                    help="face canvases cached here, keyed on the files' contents (delete the folder to clear it)")
+    ap.add_argument("--no-cache", action="store_true", help="neither read nor write the canvas cache")
+    ap.add_argument("--steps", type=positive_int, default=None,
+                    help="train for at least this many optimizer steps (sets --epochs from the batches per epoch)")
     ap.add_argument("--no-augment", action="store_true", help="train on plain crops (the paper's setting)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="run folder (default runs/LOSS_WIDTH)")
@@ -59,24 +89,25 @@ def parse_args(argv=None):
                     help="start from these weights (new optimizer); a pruned checkpoint "
                          "(python -m edge_lmk.compress.prune) also sets the architecture and name, and --width "
                          "and --loss are ignored")
-    ap.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (resume later)")
+    ap.add_argument("--max-minutes", type=positive_float, default=None,
+                    help="stop cleanly after this long (resume later)")
     ap.add_argument("--unlabeled", default=None, help="unlabelled face folder: enables LaplaceKL+D adversarial training")
-    ap.add_argument("--num-unlabeled", type=int, default=10000, help="use at most this many unlabelled faces")
-    ap.add_argument("--unlabeled-extent", type=float, default=0.58,
+    ap.add_argument("--num-unlabeled", type=positive_int, default=10000, help="use at most this many unlabelled faces")
+    ap.add_argument("--unlabeled-extent", type=positive_float, default=0.58,
                     help="landmark extent / image side of the unlabelled faces (calibrate with "
                          "python -m edge_lmk.unlabeled_scale)")
-    ap.add_argument("--adv-weight", type=float, default=1e-3, help="lambda of the adversarial term")
-    ap.add_argument("--d-lr", type=float, default=1e-4)
-    ap.add_argument("--head-hidden", type=int, default=0,
+    ap.add_argument("--adv-weight", type=nonnegative_float, default=1e-3, help="lambda of the adversarial term")
+    ap.add_argument("--d-lr", type=positive_float, default=1e-4)
+    ap.add_argument("--head-hidden", type=nonnegative_int, default=0,
                     help="add a per-pixel MLP branch with this many hidden channels to the heatmap head "
                          "(0 = the paper's linear 1x1 head); --init-from a linear-head checkpoint starts it at zero")
-    ap.add_argument("--d-base", type=int, default=64,
+    ap.add_argument("--d-base", type=positive_int, default=64,
                     help="discriminator base channels (the paper's PatchGAN: 64)")
-    ap.add_argument("--adv-batch", type=int, default=None,
+    ap.add_argument("--adv-batch", type=positive_int, default=None,
                     help="labelled and unlabelled faces per discriminator step (default: --batch-size, the paper's "
                          "setting); D sees 71x80x80 inputs, so on a CPU this, not --d-base, sets the cost of +D")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=positive_int, default=None)
     return ap.parse_args(argv)
 
 
@@ -91,9 +122,11 @@ def make_spec(args) -> ModelSpec:
     name = model_name(args.loss, w, adversarial)
     if args.head_hidden:
         name = f"{name}_h{args.head_hidden}"
+    if args.family == "table1":
+        name = f"{name}_t1"
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
     return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden,
-                     adversarial=adversarial)
+                     adversarial=adversarial, family=args.family)
 
 
 class EMA:
@@ -139,6 +172,7 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * prog))
 
 
+@cli_main
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
@@ -148,22 +182,34 @@ def main(argv=None):
     spec = make_spec(args)
     args.beta = spec.beta  # recorded in args.json and the card as the value actually used
     out = Path(args.out or f"runs/{spec.name}")
-    out.mkdir(parents=True, exist_ok=True)
+    check_resume(out, vars(args), vars(parse_args([])), spec.config())  # before anything is loaded or written
+    writable_dir(out, "--out")
     last_path, best_path = out / "last.pt", out / "best.pt"
 
     data_dirs = [Path(d) for d in (args.data or default_train_dirs())]
     records = scan_folders(data_dirs)
-    train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
+    if args.val_data:
+        train_recs, val_recs = records, scan_folders([Path(d) for d in args.val_data])
+    else:
+        train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
     if args.limit_train:
         train_recs = train_recs[:args.limit_train]
+    n_main = len(train_recs)
+    if args.extra_data:
+        train_recs = train_recs + scan_folders([Path(d) for d in args.extra_data])
     if not train_recs or not val_recs:
         raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
-    cache = Path("runs/cache")
+    cache = None if args.no_cache else Path(args.cache_dir)
     tr_img, tr_pts = load_canvases(train_recs, cache, "train")
     va_img, va_pts = load_canvases(val_recs, cache, "val")
     tr_img, tr_pts = torch.from_numpy(tr_img), torch.from_numpy(tr_pts)
     va_img, va_pts = torch.from_numpy(va_img), torch.from_numpy(va_pts)
-    print(f"{spec.name}: {len(train_recs)} train / {len(val_recs)} val faces from {', '.join(map(str, data_dirs))}; "
+    # per-face loss weights: 1 for --data faces, --extra-weight for the noisier --extra-data ones
+    tr_w = torch.ones(len(train_recs))
+    tr_w[n_main:] = args.extra_weight
+    print(f"{spec.name}: {n_main} train faces from {', '.join(map(str, data_dirs))}"
+          + (f" + {len(train_recs) - n_main} extra (weight {args.extra_weight})" if args.extra_data else "")
+          + f" / {len(val_recs)} val faces{' from ' + ', '.join(args.val_data) if args.val_data else ''}; "
           f"device {device}")
 
     loss_fn, _ = get_loss(spec.loss)
@@ -175,6 +221,8 @@ def main(argv=None):
     model = spec.build(args.dropout).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train_recs) / args.batch_size)
+    if args.steps:
+        args.epochs = math.ceil(args.steps / steps_per_epoch)
     total_steps = steps_per_epoch * args.epochs
     warmup = int(args.warmup_epochs * steps_per_epoch)
     start_epoch, best_nme, history = 0, float("inf"), []
@@ -218,7 +266,7 @@ def main(argv=None):
             if ema:
                 ema.model.load_state_dict(model.state_dict())
             print(f"initialised from {args.init_from}")
-    (out / "args.json").write_text(json.dumps(vars(args), indent=2))
+    atomic_write_bytes(out / "args.json", json.dumps(vars(args), indent=2).encode())
 
     stop = {"flag": False}
 
@@ -248,7 +296,11 @@ def main(argv=None):
                 for g in opt.param_groups:
                     g["lr"] = args.lr * lr_factor(step, total_steps, warmup)
                 mean, spread, _ = model.forward_train(x)
-                loss = loss_fn(mean, spread, t, args.target_scale)
+                if args.extra_data:
+                    w = tr_w[idx].to(device)
+                    loss = (loss_fn(mean, spread, t, args.target_scale, per_face=True) * w).sum() / w.sum()
+                else:
+                    loss = loss_fn(mean, spread, t, args.target_scale)
                 if adv:
                     loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
                                                                      args.target_scale, device, args.adv_batch)
@@ -339,5 +391,15 @@ def write_logs(out: Path, history: list[dict]) -> None:
     os.replace(tmp, out / "log.json")
 
 
+def cli(argv=None) -> int:
+    """``python -m edge_lmk.train`` as an exit status: 0 ok, 2 for a data/model/argument error (``main``'s one
+    line on stderr naming the file, via ``cli_main``: the one error path)."""
+    try:
+        main(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

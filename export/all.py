@@ -27,12 +27,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from edge_lmk import cli
+from edge_lmk.cli import cli_main, writable_dir
 from edge_lmk.data import scan_folder
 from edge_lmk.evaluate import CropSet, prepare_crops
 from edge_lmk.models import REGISTRY, ModelSpec, list_models
 from edge_lmk.paths import SAMPLE_TEST
 
 from .artifact import artifact_name, remove_stale_temps, sha256, sidecar_path, size_bytes, write_sidecar
+from .inventory import merge, on_disk_entries, previous_entries
 from .parity import Reference, check_artifact, reference, within
 from .report import text_table, write_manifest, write_report
 from .targets import FORMATS, Target, select
@@ -141,14 +144,15 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
 
 
 def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, records: list, run: dict,
-                  log: Path | None) -> list[dict]:
-    """Every spec x target, in order; the manifest is rewritten after each row so a killed run leaves a valid one."""
+                  log: Path | None, kept: list[dict] | None = None) -> list[dict]:
+    """Every spec x target, in order; the manifest (``kept``, the valid artifacts already on disk, with
+    this run's rows merged in) is rewritten after each row so a killed run leaves a true one."""
     entries: list[dict] = []
     crops_by_contract: dict[str, CropSet] = {}  # models sharing a contract share crops
     bar = tqdm(total=len(specs) * len(targets), desc="export", unit="artifact", dynamic_ncols=True)
     try:
         for spec in specs:
-            model = spec.load()
+            model, spec = spec.load_with_spec()  # the checkpoint's config (beta, ...) is what every record states
             key = spec.contract.to_json()
             if key not in crops_by_contract:
                 crops_by_contract[key] = prepare_crops(records, spec.contract)
@@ -160,15 +164,16 @@ def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, reco
                 bar.update(1)
                 if entry["status"] != "ok":
                     bar.write(f"{spec.name} {target.key}: {entry['status']}: {entry['error']}")
-                write_manifest(out / "manifest.json", entries, run)
+                write_manifest(out / "manifest.json", merge(kept or [], entries), run)
     finally:
         bar.close()
     return entries
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m export.all", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python -m export.all", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=None, help="registry names (default: every shipped model)")
     ap.add_argument("--formats", nargs="+", default=None, choices=FORMATS, help="default: all")
     ap.add_argument("--precisions", nargs="+", default=None, help="default: all rows of the target table")
@@ -187,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = select(args.formats, args.precisions)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(args.out, "--out")
     stale = remove_stale_temps(out)
     if stale:
         print(f"removed {len(stale)} temporary file(s) left by an interrupted run")
@@ -202,10 +206,16 @@ def main(argv: list[str] | None = None) -> int:
            "n_faces": len(records), "cpus": os.cpu_count(), "wall_s": None, "cpu_s": None, "complete": False,
            "tolerances": {t.key: asdict(t.tolerance) for t in targets}}
 
-    write_manifest(out / "manifest.json", [], run)  # from here on the manifest describes this run
+    # From here on the manifest lists what is on disk and valid: earlier runs' artifacts (rebuilt from
+    # their sidecars) and this run's rows as they finish.
+    previous, unreadable = previous_entries(out)
+    kept, skipped = on_disk_entries(out, previous)
+    for why in ([unreadable] if unreadable else []) + skipped:
+        print(f"not listed in the manifest: {why}", file=sys.stderr)
+    write_manifest(out / "manifest.json", kept, run)
     try:
         with sigterm_as_interrupt():
-            entries = export_models(specs, targets, out, records, run, log)
+            entries = export_models(specs, targets, out, records, run, log, kept)
     except KeyboardInterrupt:
         print(f"\ninterrupted: no partial files left; rows finished so far are in {out / 'manifest.json'} "
               f"(complete: false)", file=sys.stderr)
@@ -214,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     # CPU time next to wall time: on a shared machine wall time mostly measures the neighbours.
     run.update(wall_s=round(time.perf_counter() - start, 1), cpu_s=round(time.process_time() - cpu_start, 1),
                complete=True)
-    write_manifest(out / "manifest.json", entries, run)
-    write_report(out / "report.md", entries, run)
+    listed = merge(kept, entries)
+    write_manifest(out / "manifest.json", listed, run)
+    write_report(out / "report.md", listed, run)
     print(text_table(entries))
     failed = [e for e in entries if e["status"] != "ok"]
     if args.android:

@@ -19,6 +19,7 @@ from pathlib import Path
 from edge_lmk.confidence import calibration_metadata
 from edge_lmk.data.pts import atomic_write_bytes
 from edge_lmk.models import ModelSpec
+from edge_lmk.runtimes import integrity
 from edge_lmk.runtimes.artifact_meta import artifact_sha256
 
 SIDECAR_FORMAT = "edge-lmk-artifact/1"
@@ -147,7 +148,14 @@ def write_sidecar(artifact: Path, spec: ModelSpec, fmt: str, precision: str, ext
 
 
 def contract_json(spec: ModelSpec, fmt: str, precision: str) -> str:
-    """Compact JSON embedded inside artifacts that have a metadata slot (no hash: it would be circular)."""
+    """Compact JSON embedded inside artifacts that have a metadata slot: contract, identity and a zeroed
+    integrity seal that ``seal`` fills in once the file is serialized (85 bytes; the config stays in the sidecar)."""
     return json.dumps({"schema": SIDECAR_FORMAT, "model": spec.name, "width": str(spec.width), "loss": spec.loss,
-                       "format": fmt, "precision": precision, "contract": spec.contract.to_dict()},
+                       "format": fmt, "precision": precision,
+                       "contract": spec.contract.to_dict(), integrity.FIELD: integrity.PLACEHOLDER},
                       sort_keys=True, separators=(",", ":"))
+
+
+def seal(data: bytes) -> bytes:
+    """Write the sha256 of the serialized artifact into its embedded seal (``edge_lmk.runtimes.integrity``)."""
+    return integrity.seal(data)

@@ -13,19 +13,26 @@ Stages, each its own function:
    FLOAT16 (fp16 inserts the casts inside the program; the interface stays fp32).
 3. ``annotate``: preprocessing contract + short model card in ``user_defined_metadata``,
    author / license / short_description / version, feature descriptions.
-4. save to a temp directory beside ``out``; 5. ``smoke_run`` that temp package in
+4. save to a temp directory beside ``out``, made reproducible (``normalize_package``: no debug
+   mapping, identifiers derived from item paths, deterministic protobuf) and sealed with its
+   sha256 (``edge_lmk.runtimes.integrity``); 5. ``smoke_run`` that temp package in
    ``CoreMLPredictor`` (Core ML on macOS, the MIL emulator elsewhere) on a real face;
 6. rename into place, then write the sidecar ``<out>.json`` (``x.mlpackage.json``).
 A failure at any stage leaves ``out`` as it was (absent, or the previous artifact) and no
-temp directory behind.
+temp directory behind. coremltools' own temporary packages (normally in ``$TMPDIR``, removed
+only at interpreter exit) live in that same hidden directory beside ``out``, so a run killed
+with SIGKILL leaves them where the next ``export.all`` removes them (``remove_stale_temps``).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +42,9 @@ from edge_lmk import __version__ as EDGE_LMK_VERSION
 from edge_lmk.compress import config_for, quantize
 from edge_lmk.compress.op_precision import coreml_precision
 from edge_lmk.models import ModelSpec, count_params, fold_batchnorm
-from edge_lmk.runtimes.coreml_runtime import (INPUT_NAME, META_CARD, META_CONTRACT, OUTPUT_NAMES, CoreMLPredictor,
-                                              package_sha256, sidecar_path)
+from edge_lmk.runtimes import integrity
+from edge_lmk.runtimes.coreml_runtime import (INPUT_NAME, META_CARD, META_CONTRACT, META_INTEGRITY, OUTPUT_NAMES,
+                                              CoreMLPredictor, package_sha256, sidecar_path)
 
 from .compression import describe
 
@@ -108,7 +116,8 @@ def model_card(model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
     """Short card stored in the package; the full card stays in edge_lmk/weights/NAME.md."""
     shipped = spec.card()
     card = {"name": spec.name, "width": str(spec.width), "loss": spec.loss, "scale_kind": spec.scale_kind,
-            "beta": spec.beta, "params": count_params(model), "precision": precision,
+            # beta: what the network computes, whatever spec the caller passed
+            "beta": float(model.head.beta), "params": count_params(model), "precision": precision,
             "architecture": "LaplaceKL recombinator generator (4 branches, 80/40/20/10 px) + soft-argmax head",
             "outputs": "landmarks (1,68,2) crop pixels (x, y); scale (1,68) predicted spread, lower = more confident",
             "edge_lmk_version": EDGE_LMK_VERSION}
@@ -141,6 +150,48 @@ def annotate(mlmodel, model: torch.nn.Module, spec: ModelSpec, precision: str) -
     meta["edge_lmk.loss"] = spec.loss
     meta["edge_lmk.precision"] = precision
     meta["edge_lmk.format"] = SIDECAR_FORMAT
+    meta[META_INTEGRITY] = json.dumps({integrity.FIELD: integrity.PLACEHOLDER}, separators=(",", ":"))
+    # The conversion date would make the same export differ from one day to the next.
+    if NONREPRODUCIBLE_META in meta:
+        del meta[NONREPRODUCIBLE_META]
+
+
+NONREPRODUCIBLE_META = "com.github.apple.coremltools.conversion_date"
+DEBUG_MAPPING = "executorch_debug_handle_mapping.json"  # coremltools' ExecuTorch debug aid; not part of the model
+MODEL_SPEC = "Data/com.apple.CoreML/model.mlmodel"
+
+
+def normalize_package(package: Path) -> None:
+    """Make a saved package a function of the model only: drop the ExecuTorch debug mapping, derive
+    the manifest's item identifiers from their paths (coremltools draws random UUIDs) and write the
+    spec with deterministic protobuf serialization (map entries such as the metadata sorted)."""
+    from coremltools.proto import Model_pb2
+
+    (package / DEBUG_MAPPING).unlink(missing_ok=True)
+    manifest_path = package / "Manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    ids = {old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"edge-lmk:{entry['path']}")).upper()
+           for old, entry in manifest["itemInfoEntries"].items()}
+    manifest["itemInfoEntries"] = {ids[old]: entry for old, entry in manifest["itemInfoEntries"].items()}
+    manifest["rootModelIdentifier"] = ids[manifest["rootModelIdentifier"]]
+    manifest_path.write_text(json.dumps(manifest, indent=4, sort_keys=True) + "\n")
+    spec = Model_pb2.Model()
+    spec.ParseFromString((package / MODEL_SPEC).read_bytes())
+    (package / MODEL_SPEC).write_bytes(spec.SerializeToString(deterministic=True))
+    for f in package.rglob("*"):
+        os.chmod(f, 0o755 if f.is_dir() else 0o644)  # coremltools writes the spec 0600
+
+
+@contextlib.contextmanager
+def temporaries_in(directory: Path) -> Iterator[None]:
+    """Point ``tempfile`` (coremltools' temporary packages, spec files, weight dirs) at ``directory``."""
+    previous = tempfile.tempdir
+    directory.mkdir(exist_ok=True)
+    tempfile.tempdir = str(directory)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
 
 
 def smoke_run(package: Path, model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
@@ -221,24 +272,27 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
     stage = "capture"
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp"))
     try:
-        exported = capture(model, spec)
-        stage = "convert"
-        mlmodel = convert(exported, spec, precision)
-        if precision not in ("fp32", "fp16"):
-            # Weight-only compression of the fp32 program (edge_lmk.compress, coremltools.optimize).
-            stage = "compress"
-            mlmodel = quantize(mlmodel, config_for("coreml", precision), spec)
-        stage = "annotate"
-        annotate(mlmodel, model, spec, precision)
-        stage = "save"
-        staged = scratch / out.name
-        mlmodel.save(str(staged))
+        with temporaries_in(scratch / "tmp"):
+            exported = capture(model, spec)
+            stage = "convert"
+            mlmodel = convert(exported, spec, precision)
+            if precision not in ("fp32", "fp16"):
+                # Weight-only compression of the fp32 program (edge_lmk.compress, coremltools.optimize).
+                stage = "compress"
+                mlmodel = quantize(mlmodel, config_for("coreml", precision), spec)
+            stage = "annotate"
+            annotate(mlmodel, model, spec, precision)
+            stage = "save"
+            staged = scratch / out.name
+            mlmodel.save(str(staged))
+        normalize_package(staged)
+        integrity.seal_package(staged)
         stage = "smoke-run"
         smoke = smoke_run(staged, model, spec, precision)
         stage = "install"
         info = {"format": SIDECAR_FORMAT, "artifact": out.name, "model": spec.name, "width": str(spec.width),
-                "loss": spec.loss, "precision": precision, "contract": spec.contract.to_dict(),
-                "bytes": package_bytes(staged), "sha256": package_sha256(staged),
+                "loss": spec.loss, "precision": precision, "config": spec.config(),
+                "contract": spec.contract.to_dict(), "bytes": package_bytes(staged), "sha256": package_sha256(staged),
                 "capture": "torch.export", "minimum_deployment_target": "iOS16",
                 "tools": _tool_versions(), "smoke_run": smoke, "op_precision": coreml_precision(mlmodel)}
         if precision not in ("fp32", "fp16"):

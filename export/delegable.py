@@ -95,10 +95,13 @@ class DelegableNet(nn.Module):
     def __init__(self, model: nn.Module, size: int):
         super().__init__()
         self.generator = copy.deepcopy(model.generator)
-        bc = dict(zip(BLOCKS, self.generator.block_channels))
-        up_channels = [bc[b][1] for b in ("enc3", "dec2", "dec1")]
-        if isinstance(self.generator.up, nn.Upsample) and max(up_channels) <= MAX_UP_CHANNELS:
-            self.generator.up = NearestUp2x(up_channels)
+        # Only the recombinator family has the shared nearest upsample (the Table 1 family's bilinear
+        # upsample runs in XNNPACK as it is).
+        if isinstance(getattr(self.generator, "up", None), nn.Upsample):
+            bc = dict(zip(BLOCKS, self.generator.block_channels))
+            up_channels = [bc[b][1] for b in ("enc3", "dec2", "dec1")]
+            if max(up_channels) <= MAX_UP_CHANNELS:
+                self.generator.up = NearestUp2x(up_channels)
         self.head = LinearMomentsHead(model.head, size)
         # softmax(beta * z) with beta folded into the layers that make z: one multiply of
         # 68x6400 logits less per call, exact up to float rounding.

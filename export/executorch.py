@@ -22,7 +22,7 @@ import torch
 
 from edge_lmk.models import ModelSpec
 
-from .artifact import contract_json, resolve_out, save_bytes, write_sidecar
+from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
 from .capture import capture, example_input
 from .compression import describe
 from .delegable import delegable
@@ -95,7 +95,7 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
     model = delegable(model, spec.contract.input_size)
     program = quantized_program(model, spec, config) if config is not None else capture(model, spec)
     report: dict = {}
-    data = lower(program, contract_json(spec, FORMAT, precision), report)
+    data = seal(lower(program, contract_json(spec, FORMAT, precision), report))
     save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
     extra = {"runtime": "executorch", "delegate": "XnnpackBackend", **report}
     if config is not None:

@@ -14,7 +14,7 @@ import torch
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
-from .artifact import contract_json, resolve_out, save_bytes, write_sidecar
+from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
 from .capture import INPUT_NAME, OUTPUT_NAMES, capture, example_input
 from .smoke import smoke_run
 
@@ -57,6 +57,6 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
     path = resolve_out(out, spec, precision, SUFFIX)
     program = capture(model, spec)
     proto = finalize(convert(program, spec), contract_json(spec, FORMAT, precision))
-    save_bytes(path, proto.SerializeToString(), check=lambda tmp: smoke_run(tmp, spec))
+    save_bytes(path, seal(proto.SerializeToString()), check=lambda tmp: smoke_run(tmp, spec))
     write_sidecar(path, spec, FORMAT, precision, {"runtime": "onnxruntime", "opset": OPSET})
     return path

@@ -19,7 +19,7 @@ import torch
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
-from .artifact import contract_json, resolve_out, save_bytes, write_sidecar
+from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
 from .capture import INPUT_NAME, capture
 from .smoke import smoke_run
 from .targets import TargetUnavailable
@@ -63,7 +63,7 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
         if not found:
             raise RuntimeError(f"onnx2tf wrote no *_{want}.tflite in {work}")
         data = Path(found[0]).read_bytes()
-    data = embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision))
+    data = seal(embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision)))
     save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
     write_sidecar(path, spec, FORMAT, precision, {"runtime": "litert", "converter": "onnx2tf"})
     return path

@@ -27,7 +27,7 @@ import torch
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
-from .artifact import contract_json, resolve_out, save_bytes, write_sidecar
+from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
 from .compression import describe
 from .capture import INPUT_NAME, OUTPUT_NAMES, capture, example_input
 from .smoke import smoke_run
@@ -106,7 +106,7 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
     path = resolve_out(out, spec, precision, SUFFIX)
     program = capture(model, spec)
     data = convert(program, spec, precision, config)
-    data = embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision))
+    data = seal(embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision)))
     save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
     extra = {"runtime": "litert", "converter": "litert-torch", "op_precision": tflite_precision(data),
              "weights": {"fp16": "float16", "int8": "int8"}.get(precision, "float32")}

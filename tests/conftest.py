@@ -13,3 +13,14 @@ def sample_test() -> Path:
 @pytest.fixture(scope="session")
 def sample_train() -> Path:
     return SAMPLE_CALIB
+
+
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory) -> Path:
+    """``python -m export.all`` of the smallest model, fp32, every format (~20 s), shared by the artifact tests.
+    Tests copy what they damage; this folder stays as exported."""
+    from export import all as export_all
+
+    out = tmp_path_factory.mktemp("small_export")
+    assert export_all.main(["--models", "laplacekl_w1_16", "--precisions", "fp32", "--out", str(out)]) == 0
+    return out

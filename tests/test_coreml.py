@@ -218,12 +218,19 @@ def test_missing_package_and_missing_contract(exported, tmp_path):
     (tmp_path / "empty.mlpackage").mkdir()
     with pytest.raises(ArtifactError, match="empty.mlpackage.*manifest"):
         CoreMLPredictor(tmp_path / "empty.mlpackage")
-    # a package without the contract is refused: the artifact must say how to crop
+    # a package without the contract is refused: the artifact must say how to crop. Deleting only the
+    # contract breaks the package's seal; a package without any edge-lmk metadata gets to the contract check.
     mlmodel = ct.models.MLModel(str(exported(list_models()[0], "fp32")), skip_model_load=True)
     del mlmodel.user_defined_metadata[META_CONTRACT]
+    edited = tmp_path / "edited.mlpackage"
+    mlmodel.save(str(edited))
+    with pytest.raises(ArtifactError, match="edited.mlpackage: contents do not match the sha256 sealed inside it"):
+        CoreMLPredictor(edited)
+    for key in [k for k in mlmodel.user_defined_metadata if k.startswith("edge_lmk.")]:
+        del mlmodel.user_defined_metadata[key]
     bare = tmp_path / "bare.mlpackage"
     mlmodel.save(str(bare))
-    with pytest.raises(ArtifactError, match="contract"):
+    with pytest.warns(UserWarning, match="cannot be verified"), pytest.raises(ArtifactError, match="contract"):
         CoreMLPredictor(bare)
 
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -19,6 +23,10 @@ from .dataset import FaceRecord, load_face
 
 CANVAS_SCALE = 2.0
 CANVAS_SIZE = 192
+# Bump when what a canvas holds changes in a way the source hash below cannot see.
+CACHE_VERSION = 2
+# Modules whose code decides a canvas's pixels and landmarks: any edit to them invalidates the cache.
+_CANVAS_CODE = ("canvas.py", "dataset.py", "images.py", "pts.py", "../preprocess.py")
 
 
 def make_canvas(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,13 +40,13 @@ def make_canvas(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
 def load_canvases(records: list[FaceRecord], cache_dir: str | Path | None = None, desc: str = "faces"):
     """Load every face as a canvas; returns (N,S,S,3) uint8 and (N,68,2) float32.
 
-    With ``cache_dir``, the arrays are cached in an .npz keyed by the file list.
+    With ``cache_dir``, the arrays are cached in an .npz keyed on the files' contents (see ``content_key``):
+    editing a ``.pts`` or replacing an image rebuilds the cache, and the superseded file is deleted.
     """
-    key = hashlib.sha1("\n".join(f"{r.image}|{r.pts}" for r in records).encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"canvas_{CANVAS_SIZE}_{key}.npz" if cache_dir else None
-    if cache and cache.exists():
-        z = np.load(cache)
-        return z["images"], z["landmarks"]
+    cache = _cache_path(cache_dir, "canvas", [(r.image, r.pts) for r in records])
+    cached = _read_cache(cache, len(records), ("images", "landmarks"))
+    if cached is not None:
+        return cached["images"], cached["landmarks"]
     images = np.zeros((len(records), CANVAS_SIZE, CANVAS_SIZE, 3), np.uint8)
     pts = np.zeros((len(records), 68, 2), np.float32)
     for i, r in enumerate(tqdm(records, desc=f"loading {desc}", unit="face", leave=False,
@@ -46,10 +54,7 @@ def load_canvases(records: list[FaceRecord], cache_dir: str | Path | None = None
         img, lm = load_face(r)
         images[i], pts[i] = make_canvas(img, lm)
     if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images, landmarks=pts)
-        tmp.replace(cache)
+        _write_cache(cache, images=images, landmarks=pts)
     return images, pts
 
 
@@ -62,10 +67,10 @@ def load_unlabeled(files: list[Path], extent: float, cache_dir: str | Path | Non
     """
     from .images import read_image
 
-    key = hashlib.sha1("\n".join(map(str, files)).encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"unlabeled_{CANVAS_SIZE}_{key}.npz" if cache_dir else None
-    if cache and cache.exists():
-        images = np.load(cache)["images"]
+    cache = _cache_path(cache_dir, "unlabeled", [(f,) for f in files])
+    cached = _read_cache(cache, len(files), ("images",))
+    if cached is not None:
+        images = cached["images"]
     else:
         images = np.zeros((len(files), CANVAS_SIZE, CANVAS_SIZE, 3), np.uint8)
         for i, f in enumerate(tqdm(files, desc=f"loading {desc}", unit="face", leave=False,
@@ -75,11 +80,75 @@ def load_unlabeled(files: list[Path], extent: float, cache_dir: str | Path | Non
             crop, _ = crop_face(img, FaceSquare(img.shape[1] / 2, img.shape[0] / 2, side), CANVAS_SIZE)
             images[i] = np.clip(crop + 0.5, 0, 255).astype(np.uint8)
         if cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, images=images)
-            tmp.replace(cache)
+            _write_cache(cache, images=images)
     half = extent * CANVAS_SIZE / 2
     c = CANVAS_SIZE / 2
     box = np.array([[c - half, c - half], [c + half, c + half]], np.float32)
     return images, np.broadcast_to(box, (len(images), 2, 2)).copy()
+
+
+# -- cache ------------------------------------------------------------------------------------
+# File names: KIND_SIZE_<hash of the path list>_<hash of the contents>.npz. The first hash groups
+# the caches of one file list, so a rebuild deletes the entry it supersedes instead of piling
+# up 200 MB files; the second covers, per file, its size, mtime and SHA-1 of its bytes, plus the
+# canvas code (_CANVAS_CODE), CACHE_VERSION, CANVAS_SIZE/SCALE and the OpenCV version (decoder).
+# Hashing every file's bytes costs about 0.2 s for the 1,677 training faces, far less than a stale
+# cache silently training on last week's labels. Delete the folder (runs/cache) to clear it all.
+
+
+def code_version() -> str:
+    """Hash of everything but the data that decides a cached canvas."""
+    h = hashlib.sha1(f"v{CACHE_VERSION}|{CANVAS_SIZE}|{CANVAS_SCALE}|cv2 {cv2.__version__}".encode())
+    here = Path(__file__).parent
+    for name in _CANVAS_CODE:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+def content_key(groups: list[tuple[Path, ...]]) -> str:
+    """Hash of the files' paths, sizes, mtimes and bytes (in order), and of the canvas code."""
+    h = hashlib.sha1(code_version().encode())
+    for group in groups:
+        for f in group:
+            st = os.stat(f)
+            h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}|".encode())
+            h.update(hashlib.sha1(Path(f).read_bytes()).digest())
+    return h.hexdigest()[:20]
+
+
+def _cache_path(cache_dir, kind: str, groups: list[tuple[Path, ...]]) -> Path | None:
+    if not cache_dir:
+        return None
+    names = hashlib.sha1("\n".join("|".join(map(str, g)) for g in groups).encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{kind}_{CANVAS_SIZE}_{names}_{content_key(groups)}.npz"
+
+
+def _read_cache(cache: Path | None, n: int, keys: tuple[str, ...]) -> dict | None:
+    """The cached arrays, or None (absent, unreadable or the wrong length: then it is rebuilt)."""
+    if cache is None or not cache.is_file():
+        return None
+    try:
+        with np.load(cache) as z:
+            out = {k: z[k] for k in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        print(f"warning: {cache}: unreadable cache ({type(e).__name__}), rebuilding it", file=sys.stderr)
+        return None
+    return out if all(len(v) == n for v in out.values()) else None
+
+
+def _write_cache(cache: Path, **arrays: np.ndarray) -> None:
+    """Atomic write (unique temp file, then rename), then delete older caches of the same file list."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, cache)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    group = cache.name.rsplit("_", 1)[0]
+    for old in cache.parent.glob(f"{group}_*.npz"):
+        if old != cache:
+            old.unlink(missing_ok=True)

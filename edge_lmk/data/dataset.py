@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import IMAGE_EXTS, ImageFileError, find_image, read_image
-from .pts import read_pts
+from .pts import LandmarkFileError, read_pts
 
 
 class DatasetError(ValueError):
@@ -77,4 +77,10 @@ def scan_unlabeled(root: str | os.PathLike) -> list[Path]:
 def load_face(record: FaceRecord) -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 image, (68,2) continuous landmarks); landmarks are read first so a bad .pts fails fast."""
     pts = record.landmarks()
-    return read_image(record.image), pts
+    img = read_image(record.image)
+    h, w = img.shape[:2]
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    if x1 < 0 or y1 < 0 or x0 > w or y0 > h:  # a .pts for another photo (or another scale): no face to crop
+        raise LandmarkFileError(f"{record.pts}: landmarks ({x0:.0f},{y0:.0f})-({x1:.0f},{y1:.0f}) lie outside "
+                                f"the {w}x{h} image {record.image.name}")
+    return img, pts

@@ -14,6 +14,13 @@ import numpy as np
 
 N_POINTS = 68
 MATLAB_OFFSET = 0.5
+# A face is refused on reading when it could only give a wrong number later (a singular crop
+# transform, NME divided by zero, float32 overflow). Real 300-W faces have an inter-ocular
+# distance of 23 px or more and every coordinate below 1,100 px.
+MAX_ABS_COORD = 1e6  # px: far beyond any photo the image reader accepts (MAX_IMAGE_PIXELS)
+MIN_EXTENT = 1.0  # px: larger side of the landmarks' bounding box
+MIN_IOD = 1.0  # px: outer eye corners 36 and 45 (the NME normaliser), 68-point faces only
+EYE_CORNERS = (36, 45)
 
 
 class LandmarkFileError(ValueError):
@@ -58,7 +65,27 @@ def read_pts(path: str | os.PathLike, n_points: int = N_POINTS) -> np.ndarray:
         raise LandmarkFileError(f"{path}: header says n_points {declared} but file has {len(rows)} points")
     if len(rows) != n_points:
         raise LandmarkFileError(f"{path}: expected {n_points} points, found {len(rows)}")
-    return np.asarray(rows, dtype=np.float64) - MATLAB_OFFSET
+    pts = np.asarray(rows, dtype=np.float64) - MATLAB_OFFSET
+    check_face(pts, str(path))
+    return pts
+
+
+def check_face(pts: np.ndarray, source: str) -> None:
+    """Refuse (K,2) landmarks that no real face has; raises ``LandmarkFileError`` naming ``source``."""
+    if not np.isfinite(pts).all():
+        raise LandmarkFileError(f"{source}: non-finite landmark coordinate")
+    big = float(np.abs(pts).max(initial=0.0))
+    if big > MAX_ABS_COORD:
+        raise LandmarkFileError(f"{source}: landmark coordinate {big:.3g} px is absurd (limit {MAX_ABS_COORD:.0e} px)")
+    extent = float((pts.max(0) - pts.min(0)).max()) if len(pts) else 0.0
+    if extent < MIN_EXTENT:
+        raise LandmarkFileError(f"{source}: degenerate face, all landmarks within {extent:.3g} px "
+                                f"(need an extent of at least {MIN_EXTENT:g} px)")
+    if len(pts) == N_POINTS:
+        iod = float(np.linalg.norm(pts[EYE_CORNERS[0]] - pts[EYE_CORNERS[1]]))
+        if iod < MIN_IOD:
+            raise LandmarkFileError(f"{source}: degenerate face, inter-ocular distance (points 36-45) {iod:.3g} px "
+                                    f"(need at least {MIN_IOD:g} px)")
 
 
 def write_pts(path: str | os.PathLike, landmarks: np.ndarray) -> None:

@@ -133,9 +133,12 @@ class LandmarkNet(nn.Module):
     """
 
     def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
-                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None, head_hidden: int = 0):
+                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None, head_hidden: int = 0,
+                 generator: nn.Module | None = None):
         super().__init__()
-        self.generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels, head_hidden)
+        # ``generator``: another family's heatmap generator (any module with a final ``to_heatmaps`` conv)
+        self.generator = generator if generator is not None else RecombinatorGenerator(
+            width, num_landmarks, dropout, block_channels, head_hidden)
         self.head = SoftArgmaxHead(beta, scale_kind)
         # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
         # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
@@ -161,7 +164,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
     model.eval()
     for mod in model.modules():
-        if isinstance(mod, ConvBlock) and isinstance(mod[1], nn.BatchNorm2d):
+        # any conv -> BN sequence (ConvBlock here, table1.ConvNormAct)
+        if (isinstance(mod, nn.Sequential) and len(mod) > 1 and isinstance(mod[0], nn.Conv2d)
+                and isinstance(mod[1], nn.BatchNorm2d)):
             mod[0] = fuse_conv_bn_eval(mod[0], mod[1])
             mod[1] = nn.Identity()
     return model

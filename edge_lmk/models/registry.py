@@ -20,6 +20,7 @@ import torch
 
 from ..contract import DEFAULT_CONTRACT, PreprocessContract
 from ..losses import get_loss
+from .table1 import Table1Generator
 from .generator import (BlockChannels, LandmarkNet, block_channels_dict, branch_channels, count_params,
                         normalize_block_channels, width_block_channels)
 
@@ -59,6 +60,9 @@ class ModelSpec:
     # Hidden channels of the per-pixel MLP branch of the heatmap head; 0 = the paper's linear 1x1 head.
     head_hidden: int = 0
     adversarial: bool = False  # trained with the discriminator on unlabelled faces (LaplaceKL+D)
+    # Generator family: "recombinator" (this kit's U-Net-like variant, generator.py) or "table1" (the paper's
+    # Table 1 generator, table1.py; names end in ``_t1``).
+    family: str = "recombinator"
 
     def __post_init__(self):
         if self.block_channels is not None:
@@ -105,16 +109,36 @@ class ModelSpec:
             cfg["pruning"] = self.pruning
         if self.adversarial:
             cfg["adversarial"] = True
+        if self.family != "recombinator":
+            cfg["family"] = self.family
+            cfg["channels"] = cfg["block_channels"] = None
         return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
+        generator = None
+        if self.family == "table1":
+            generator = Table1Generator(self.width, self.contract.num_landmarks, dropout)
+        elif self.family != "recombinator":
+            raise ModelLoadError(f"{self.name}: unknown generator family {self.family!r}; expected recombinator or table1")
         return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout,
-                           self.block_channels, self.head_hidden)
+                           self.block_channels, self.head_hidden, generator=generator)
 
     def load(self) -> LandmarkNet:
+        return self.load_with_spec()[0]
+
+    def load_with_spec(self) -> tuple[LandmarkNet, "ModelSpec"]:
+        """-> (eval-mode model, the checkpoint's spec). The checkpoint is the one source of truth for the
+        configuration (beta, target_scale, contract, ...); this entry only names it, and the two must
+        agree on what the registry states (name, width, loss, channels, head)."""
         if not self.shipped:
             raise ModelLoadError(f"{self.name}: no shipped weights at {self.weights_path}")
-        return load_checkpoint(self.weights_path)[0]
+        model, spec, _ = load_checkpoint(self.weights_path)
+        fields = ("name", "width", "loss", "channels", "head_hidden")
+        differ = [f for f in fields if getattr(spec, f) != getattr(self, f)]
+        if differ:
+            raise ModelLoadError(f"{self.weights_path}: checkpoint disagrees with the registry entry {self.name} on "
+                                 + ", ".join(f"{f} ({getattr(spec, f)} vs {getattr(self, f)})" for f in differ))
+        return model, spec
 
     def card(self) -> dict:
         return json.loads(self.card_path.read_text()) if self.card_path.is_file() else {}
@@ -122,7 +146,8 @@ class ModelSpec:
     def describe(self) -> dict:
         params = count_params(self.build())
         w = self.weights_path
-        return {**self.config(), "params": params, "shipped": self.shipped,
+        truth = self.load_with_spec()[1] if self.shipped else self  # a shipped model's config is its checkpoint's
+        return {**truth.config(), "params": params, "shipped": self.shipped,
                 "bytes": w.stat().st_size if w.is_file() else None,
                 "weights": str(w.relative_to(WEIGHTS_DIR.parent.parent)) if w.is_file() else None,
                 "contract": self.contract.to_dict(), "card": self.card()}
@@ -140,7 +165,8 @@ def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
                      float(cfg.get("target_scale", 1.0)),
                      PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
                      block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"),
-                     head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)))
+                     head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)),
+                     family=cfg.get("family", "recombinator"))
 
 
 def pruned_name(parent: str, params_removed: float) -> str:
@@ -178,6 +204,13 @@ for _name, (_base, _hidden) in HEAD_VARIANTS.items():
     REGISTRY[_name] = ModelSpec(_name, _b.width, _b.loss, head_hidden=_hidden)
 
 
+# The paper's Table 1 generator (edge_lmk/models/table1.py) at every width: LOSS_wN_D_t1.
+for _loss in LOSS_NAMES:
+    for _w in WIDTHS:
+        _name = f"{model_name(_loss, _w)}_t1"
+        REGISTRY[_name] = ModelSpec(_name, _w, _loss, family="table1")
+
+
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:
     return [s for s in REGISTRY.values() if s.shipped or not shipped_only]
 
@@ -200,30 +233,50 @@ def save_checkpoint(path: str | os.PathLike, model: LandmarkNet, spec: ModelSpec
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[LandmarkNet, ModelSpec, dict]:
-    """Load an edge-lmk checkpoint -> (eval-mode model, spec, raw payload)."""
+    """Load an edge-lmk checkpoint -> (eval-mode model, spec, raw payload).
+
+    Anything unusable (unreadable file, wrong payload, a config that builds no model, weights that do
+    not fit or are not finite) raises ``ModelLoadError`` with a one-line message naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle, wrong file type
-        raise ModelLoadError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise ModelLoadError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_one_line(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelLoadError(f"{path}: not an edge-lmk checkpoint (missing format {CHECKPOINT_FORMAT!r})")
-    spec = spec_from_config(payload["config"], payload.get("contract"))
-    model = spec.build()
+    state = payload.get("state_dict")
+    if not isinstance(payload.get("config"), dict) or not isinstance(state, dict) or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{path}: not an edge-lmk checkpoint (config or state_dict missing or malformed)")
     try:
-        model.load_state_dict(payload["state_dict"])
+        spec = spec_from_config(payload["config"], payload.get("contract"))
+        model = spec.build()
+    except Exception as e:  # a config that names no buildable model: missing keys, bad width/contract values
+        raise ModelLoadError(f"{path}: bad model config ({type(e).__name__}: {_one_line(e)})") from None
+    # NaN/inf weights give NaN landmarks for every face: refuse them here, by name, not as "NME nan" later.
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelLoadError(f"{path}: non-finite weights in {len(bad)} tensor(s) ({', '.join(bad[:3])}"
+                             f"{', ...' if len(bad) > 3 else ''})")
+    try:
+        model.load_state_dict(state)
     except RuntimeError as e:
-        raise ModelLoadError(f"{path}: weights do not match {spec.name} ({e})") from None
+        raise ModelLoadError(f"{path}: weights do not match {spec.name} ({_one_line(e)})") from None
     return model.eval(), spec, payload
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (CLIs print one line per error), at most ``limit`` characters."""
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def resolve(name_or_path: str) -> tuple[LandmarkNet, ModelSpec]:
     """Registry name or checkpoint path -> (eval-mode model, spec)."""
     if name_or_path in REGISTRY:
-        spec = REGISTRY[name_or_path]
-        return spec.load(), spec
+        return REGISTRY[name_or_path].load_with_spec()
     p = Path(name_or_path)
     if p.suffix == ".pt" or p.exists():
         model, spec, _ = load_checkpoint(p)

@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import PreprocessContract
-from .artifact_meta import artifact_sha256
+from .artifact_meta import artifact_sha256, compare_records, parse_contract
 from .base import ArtifactError, Predictor
 from .mil_interpreter import LoadedPackage, MILInterpreter, load_package
+from .verify import verify_package
 
 # user_defined_metadata keys written by export/coreml.py.
 META_CONTRACT = "edge_lmk.contract"
 META_CARD = "edge_lmk.model_card"
+META_INTEGRITY = "edge_lmk.integrity"  # '{"integrity":"sha256:..."}', the package's seal (integrity.py)
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("landmarks", "scale")
 MODES = ("auto", "coreml", "emulate")
@@ -32,9 +34,19 @@ def package_contract(pkg: LoadedPackage) -> PreprocessContract:
     if raw is None:
         raise ArtifactError(f"{pkg.path}: no preprocessing contract in the model metadata (key {META_CONTRACT!r})")
     try:
-        return PreprocessContract.from_dict(json.loads(raw))
-    except (json.JSONDecodeError, TypeError) as e:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:
         raise ArtifactError(f"{pkg.path}: metadata {META_CONTRACT!r} is not a contract ({e})") from None
+    return parse_contract(f"{pkg.path} (metadata {META_CONTRACT!r})", data)
+
+
+def embedded_record(pkg: LoadedPackage, contract: PreprocessContract) -> dict:
+    """What the package says about itself, in the keys a sidecar uses (for ``compare_records``)."""
+    record = {"contract": contract.to_dict()}
+    for key in ("model", "precision"):
+        if f"edge_lmk.{key}" in pkg.metadata:
+            record[key] = pkg.metadata[f"edge_lmk.{key}"]
+    return record
 
 
 def check_interface(pkg: LoadedPackage, contract: PreprocessContract) -> None:
@@ -61,21 +73,11 @@ package_sha256 = artifact_sha256  # the hash export/ writes into the sidecar
 
 
 def verify_sidecar(package: Path) -> bool:
-    """If the export sidecar is beside the package, its sha256 must match; False when there is none.
+    """Sidecar sha256 and embedded seal checked (``verify.verify_package``); True when either verified it.
 
     Loading catches truncation; this also catches bytes changed in place (a flipped weight).
     """
-    side = sidecar_path(package)
-    if not side.is_file():
-        return False
-    try:
-        want = json.loads(side.read_text()).get("sha256")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
-        raise ArtifactError(f"{side}: unreadable export sidecar ({e})") from None
-    if want and package_sha256(package) != want:
-        raise ArtifactError(f"{package}: contents do not match the sha256 in {side.name} "
-                            "(corrupted or modified after export)")
-    return bool(want)
+    return verify_package(package)[1]
 
 
 def on_macos() -> bool:
@@ -100,9 +102,12 @@ class CoreMLPredictor(Predictor):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.path = Path(path)
+        # Hashes before parsing: coremltools' weight reader is native code.
+        sidecar, self.verified = verify_package(self.path)
         pkg = load_package(self.path)
-        self.verified = verify_sidecar(self.path)
         self.contract = package_contract(pkg)
+        if sidecar is not None:
+            compare_records(self.path, sidecar, embedded_record(pkg, self.contract))
         check_interface(pkg, self.contract)
         self.metadata = pkg.metadata
         self.source = str(self.path)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifact_meta import EMBEDDED_KEY, check_sidecar_hash, parse_embedded, resolve_meta
+from .artifact_meta import EMBEDDED_KEY, parse_embedded, resolve_meta
 from .base import ArtifactError, Predictor
+from .verify import verified_bytes
 
 
 def _embedded(program, path: Path) -> dict | None:
@@ -25,17 +26,17 @@ class ExecuTorchPredictor(Predictor):
         from executorch.runtime import Runtime
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ArtifactError(f"{self.path}: artifact not found")
+        # Header, sidecar hash and seal first: the pybindings abort the process on some malformed files.
+        data, sidecar = verified_bytes(self.path)
         try:
-            program = Runtime.get().load_program(self.path)
+            program = Runtime.get().load_program(data)
+            self._program = program  # owns the buffer the loaded method runs from
             self._method = program.load_method("forward")
             embedded = _embedded(program, self.path)
         except Exception as e:  # the pybinding raises RuntimeError/ValueError for bad flatbuffers
             raise ArtifactError(f"{self.path}: not a loadable ExecuTorch program ({type(e).__name__}: {e})") from None
         meta_in = self._method.metadata.input_tensor_meta(0)
-        self.meta, self.contract = resolve_meta(self.path, embedded, tuple(meta_in.sizes()))
-        check_sidecar_hash(self.path, self.meta)
+        self.meta, self.contract = resolve_meta(self.path, embedded, tuple(meta_in.sizes()), sidecar)
         self.backends = tuple(Runtime.get().backend_registry.registered_backend_names)
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

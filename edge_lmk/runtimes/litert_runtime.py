@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifact_meta import EMBEDDED_KEY, check_sidecar_hash, parse_embedded, resolve_meta
+from .artifact_meta import EMBEDDED_KEY, parse_embedded, resolve_meta
 from .base import ArtifactError, Predictor
+from .verify import verified_bytes
 
 
 def read_tflite_metadata(data: bytes, name: str) -> bytes | None:
@@ -29,9 +30,7 @@ class LiteRTPredictor(Predictor):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ArtifactError(f"{self.path}: artifact not found")
-        data = self.path.read_bytes()
+        data, sidecar = verified_bytes(self.path)  # header, sidecar hash and seal before the interpreter
         try:
             interp = Interpreter(model_content=data, num_threads=threads)
             interp.allocate_tensors()
@@ -44,8 +43,8 @@ class LiteRTPredictor(Predictor):
             raise ArtifactError(f"{self.path}: expected one input tensor, found {len(inputs)}")
         self._input = inputs[0]["index"]
         self._outputs = self._map_outputs(interp)
-        self.meta, self.contract = resolve_meta(self.path, embedded, tuple(int(d) for d in inputs[0]["shape"]))
-        check_sidecar_hash(self.path, self.meta)
+        self.meta, self.contract = resolve_meta(self.path, embedded, tuple(int(d) for d in inputs[0]["shape"]),
+                                                sidecar)
 
     def _map_outputs(self, interp) -> tuple[int, int]:
         """-> (landmarks index, scale index): by signature output name when present, else by rank."""

@@ -378,6 +378,25 @@ def _upsample_nearest(a: OpArgs):
     return x[..., iy, :][..., ix]
 
 
+@op("upsample_bilinear")
+def _upsample_bilinear(a: OpArgs):
+    x = a.tensor("x")
+    sh, sw = float(a.value("scale_factor_height", 1)), float(a.value("scale_factor_width", 1))
+    align = bool(a.value("align_corners", True))
+    half_pixel = bool(a.value("half_pixel_centers", not align))
+    h, w = x.shape[-2:]
+    size = (int(math.floor(h * sh)), int(math.floor(w * sw)))
+    if align:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+    if half_pixel:
+        # src = (dst + 0.5) / scale - 0.5, clamped at the border: PyTorch's align_corners=False, which is what
+        # the converter maps upsample_bilinear2d(align_corners=False) to. fp16 programs interpolate in fp32 here
+        # and are rounded once by the interpreter (ASSUMED: Core ML may round the two lerps separately).
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    raise UnsupportedMILOp("upsample_bilinear with align_corners=False and half_pixel_centers=False (legacy "
+                           "TF sampling) has no emulation in edge_lmk.runtimes.mil_ops")
+
+
 @op("resize_nearest_neighbor")
 def _resize_nearest(a: OpArgs):
     x = a.tensor("x")

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifact_meta import EMBEDDED_KEY, check_sidecar_hash, parse_embedded, resolve_meta
+from .artifact_meta import EMBEDDED_KEY, parse_embedded, resolve_meta
 from .base import ArtifactError, Predictor
+from .verify import verified_bytes
 
 
 class OnnxPredictor(Predictor):
@@ -17,14 +18,13 @@ class OnnxPredictor(Predictor):
         import onnxruntime as ort
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ArtifactError(f"{self.path}: artifact not found")
+        data, sidecar = verified_bytes(self.path)  # header, sidecar hash and seal before ONNX Runtime
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # the CPU provider's info chatter is not actionable
         if threads:
             opts.intra_op_num_threads = threads
         try:
-            self._session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # InvalidProtobuf / Fail / InvalidGraph, all subclasses of RuntimeError
             raise ArtifactError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
         inputs = self._session.get_inputs()
@@ -41,8 +41,7 @@ class OnnxPredictor(Predictor):
         if static is None:
             self.batch_size = None  # a symbolic batch dimension takes any batch at once
             static = (1, *[d if isinstance(d, int) else -1 for d in shape[1:]])
-        self.meta, self.contract = resolve_meta(self.path, embedded, static)
-        check_sidecar_hash(self.path, self.meta)
+        self.meta, self.contract = resolve_meta(self.path, embedded, static, sidecar)
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         try:
