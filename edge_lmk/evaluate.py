@@ -100,10 +100,19 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     os.replace(tmp, path)
 
 
-def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool = False) -> dict:
-    """``flip``: test-time horizontal flip (``edge_lmk.flip``); the result's ``runtime`` says ``+flip``."""
+def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool = False,
+             calibration: bool = False) -> dict:
+    """NME figures. ``flip``: test-time horizontal flip (``edge_lmk.flip``); the result's ``runtime`` says
+    ``+flip``. ``calibration``: also ``res["confidence"]`` (``confidence_metrics.calibration_report`` with the
+    model's stored calibration; CalibrationError naming the model when it has none). The calibration was fitted
+    on the plain model's errors, so the two options are not combined."""
     from .runtimes import load_predictor
 
+    if flip and calibration:
+        from .confidence import CalibrationError
+
+        raise CalibrationError("--calibration describes the plain model's errors (what its table was fitted on); "
+                               "run it without --flip")
     predictor = load_predictor(model)
     if flip:
         from .flip import FlipPredictor
@@ -114,6 +123,15 @@ def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool 
     res = score(pred, crops)
     res.update({"model": str(model), "runtime": predictor.runtime, "data": str(data),
                 "mean_scale": float(scale.mean())})
+    if calibration:
+        from .confidence import CalibrationError, calibration_for
+        from .confidence_metrics import calibration_report, errors_from_predictions
+
+        cal = calibration_for(predictor)
+        if cal is None:
+            raise CalibrationError(f"{model}: no confidence calibration in its card or metadata (fit one with "
+                             f"python -m edge_lmk.calibrate --model NAME --write-card)")
+        res["confidence"] = calibration_report(cal, errors_from_predictions(pred, scale, crops))
     return res
 
 
@@ -148,19 +166,21 @@ def _summary_line(label: str, s: dict) -> str:
 @cli_main
 def main(argv=None):
     ap = ArgumentParser(prog="python -m edge_lmk.evaluate", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="registry name, .pt checkpoint or exported artifact")
     ap.add_argument("--data", default=None, help="300-W layout folder (default: shared test_common, else the sample)")
     ap.add_argument("--json", default=None, help="write results as JSON here")
     ap.add_argument("--ced", default=None, help="write a CED curve PNG here")
+    ap.add_argument("--calibration", default=None, metavar="PNG",
+                    help="print expected-error calibration and failure prediction, write the reliability diagram here")
     ap.add_argument("--flip", action="store_true",
                     help="test-time horizontal flip (twice the cost; reported as RUNTIME+flip, not a headline number)")
     args = ap.parse_args(argv)
-    for flag, path in (("--json", args.json), ("--ced", args.ced)):
+    for flag, path in (("--json", args.json), ("--ced", args.ced), ("--calibration", args.calibration)):
         if path:
             writable_file(path, flag)  # before the evaluation, not after it
     data = args.data or default_test_dir()
-    res = evaluate(args.model, data, flip=args.flip)
+    res = evaluate(args.model, data, flip=args.flip, calibration=bool(args.calibration))
     per_face = res.pop("per_face")
     print(_summary_line(f"{res['model']} [{res['runtime']}] on {data}: ", res))
     for k, v in res["subsets"].items():
@@ -171,6 +191,15 @@ def main(argv=None):
     if args.ced:
         plot_ced({Path(str(args.model)).name: per_face}, args.ced, f"CED on {Path(data).name}")
         print("CED curve:", args.ced)
+    if args.calibration:
+        from .confidence_metrics import format_report, plot_reliability
+
+        conf = res["confidence"]
+        for line in format_report(conf):
+            print(line)
+        plot_reliability({f"{Path(data).name} (ECE {100 * conf['ece_rel']:.1f}%)": conf["reliability"]},
+                         args.calibration, f"{Path(str(args.model)).name}: per-point expected error")
+        print("reliability diagram:", args.calibration)
     if args.json:
         from .data.pts import atomic_write_bytes
 

@@ -130,6 +130,31 @@ def _faces(out: Path, contract: PreprocessContract, model) -> list[dict]:
     return faces
 
 
+def _calibration(out: Path, card: dict, faces: list[dict]) -> dict | None:
+    """The model card's confidence calibration and, per golden face, what ``edge_lmk.confidence`` makes of
+    its scale: expected error (% IOD, crop px) and quality; None when the model has no calibration."""
+    from .confidence import calibration_from_card, inter_ocular
+
+    cal = calibration_from_card(card)
+    if cal is None:
+        return None
+    per_face = []
+    for i, f in enumerate(faces):
+        sc = np.fromfile(out / f["out_scale"], "<f4").astype(np.float64)
+        lm = np.fromfile(out / f["out_landmarks"], "<f4").reshape(-1, 2)
+        iod = float(inter_ocular(lm))
+        per_face.append({"iod_crop_px": iod, "quality": float(cal.quality(sc, iod)),
+                         "expected_error_iod": _write(out, f"face{i}_expected_error_iod.f64",
+                                                      cal.expected_error(sc, iod), "f8"),
+                         "expected_error_px": _write(out, f"face{i}_expected_error_px.f64",
+                                                     cal.expected_error(sc, unit="px"), "f8")})
+    # probes past both ends of every map (flat below, proportional above) and on the breakpoints
+    probes = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]
+    return {"table": cal.to_dict(), "faces": per_face, "probes": probes,
+            "probe_eyes_iod": [float(cal.iod["eyes"](np.array([v]))[0]) for v in probes],
+            "probe_jaw_px": [float(cal.px["jaw"](np.array([v]))[0]) for v in probes]}
+
+
 def _synthetic(out: Path, contract: PreprocessContract) -> list[dict]:
     cases = []
     for name, w, h, cx, cy, side in SYNTHETIC:
@@ -198,6 +223,9 @@ def write_golden(out: str | Path) -> Path:
         "one_euro": _one_euro(out, gt0),
         "latency": _latency(),
     }
+    calibration = _calibration(out, spec.card(), faces)
+    if calibration is not None:
+        index["calibration"] = calibration
     (out / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     (out / "contract.json").write_text(spec.contract.to_json() + "\n")
     return out

@@ -13,6 +13,13 @@ error, crop pixels). ``confidence = exp(-scale / CONFIDENCE_S0)`` with ``CONFIDE
 crop pixels (about 5% of the inter-ocular distance in an 80 px crop), so a point expected to
 be off by 2 px gets 0.37, one expected to be off by 0.5 px gets 0.78. Face ``score`` is the
 geometric mean of the detector score and the mean point confidence.
+
+Calibrated confidence (when the model has a calibration: shipped models carry one in their
+card, exported artifacts in their metadata; see ``edge_lmk.confidence``): ``expected_error``
+is each point's expected error in percent of the inter-ocular distance (its mean is the
+face's predicted NME), ``expected_error_px`` the same in image pixels (a radius to draw), and
+``quality`` in [0, 1] the estimated probability that the face's NME is <= 8% (not a failure):
+drop faces below about 0.5; non-face crops score near 0.
 """
 from __future__ import annotations
 
@@ -53,6 +60,9 @@ class Face:
     detector_score: float = 1.0
     scale: np.ndarray | None = field(default=None, repr=False)  # (68,) raw predicted spread, crop px
     track_id: int | None = None
+    expected_error: np.ndarray | None = field(default=None, repr=False)  # (68,) % inter-ocular, calibrated
+    expected_error_px: np.ndarray | None = field(default=None, repr=False)  # (68,) image pixels, calibrated
+    quality: float | None = None  # estimated P(NME <= 8%) in [0, 1]; None without a calibration
 
     def replace(self, **kw) -> "Face":
         return replace(self, **kw)
@@ -65,12 +75,30 @@ class Face:
              "score": round(float(self.score), 4)}
         if self.track_id is not None:
             d["track_id"] = int(self.track_id)
+        if self.quality is not None:
+            d["quality"] = round(float(self.quality), 4)
+            d["expected_error"] = [round(float(v), 3) for v in self.expected_error]
+            d["expected_error_px"] = [round(float(v), decimals) for v in self.expected_error_px]
         return d
 
 
 def confidence_from_scale(scale: np.ndarray, s0: float = CONFIDENCE_S0) -> np.ndarray:
     """(...,68) predicted spread in crop pixels -> confidence in (0, 1]."""
     return np.exp(-np.maximum(np.asarray(scale, np.float32), 0.0) / np.float32(s0))
+
+
+def calibrated_fields(cal, scale: np.ndarray, landmarks: np.ndarray, side: float, input_size: int) -> dict:
+    """``Face`` fields from a calibration for one face: (68,) scale (crop px), (68,2) image landmarks,
+    its crop square's ``side`` (image px) -> expected_error (% IOD), expected_error_px (image px), quality."""
+    if cal is None:
+        return {}
+    from .confidence import inter_ocular
+
+    px_per_crop = side / input_size
+    iod = inter_ocular(landmarks) / px_per_crop  # predicted inter-ocular distance in crop pixels
+    return {"expected_error": cal.expected_error(scale, iod).astype(np.float32),
+            "expected_error_px": (cal.expected_error(scale, unit="px") * px_per_crop).astype(np.float32),
+            "quality": float(cal.quality(scale, iod))}
 
 
 def crop_region(image: np.ndarray, square: FaceSquare, out_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +166,9 @@ class FaceLandmarker:
         self.refine = int(refine)
         self.min_score = min_score
         self.max_pixels = max_pixels
+        from .confidence import calibration_for
+
+        self.calibration = calibration_for(self.predictor)  # None: faces carry no expected error / quality
 
     # -- input ------------------------------------------------------------------------------
     def load(self, image, color: str = "RGB") -> tuple[np.ndarray, str]:
@@ -180,12 +211,14 @@ class FaceLandmarker:
         cs = self.contract.crop_scale
         lm, scale = self.predict_squares(rgb, squares)
         for _ in range(refine):
-            lm, scale = self.predict_squares(rgb, [face_square(p, cs) for p in lm])
+            squares = [face_square(p, cs) for p in lm]
+            lm, scale = self.predict_squares(rgb, squares)
         faces = []
-        for p, sc, ds in zip(lm, scale, det_scores):
+        for p, sc, ds, sq in zip(lm, scale, det_scores, squares):
             conf = confidence_from_scale(sc)
             faces.append(Face(self.landmark_to_box(p), p, conf, math.sqrt(max(ds, 0.0) * float(conf.mean())),
-                              float(ds), sc.astype(np.float32)))
+                              float(ds), sc.astype(np.float32),
+                              **calibrated_fields(self.calibration, sc, p, sq.side, self.contract.input_size)))
         return faces
 
     def landmark_to_box(self, landmarks: np.ndarray) -> Box:
@@ -237,4 +270,4 @@ def gt_square(landmarks: np.ndarray, crop_scale: float) -> FaceSquare:
     return face_square(np.asarray(landmarks, np.float64), crop_scale)
 
 
-__all__ = ["CONFIDENCE_S0", "Face", "FaceLandmarker", "confidence_from_scale", "crop_region", "gt_square"]
+__all__ = ["CONFIDENCE_S0", "Face", "FaceLandmarker", "calibrated_fields", "confidence_from_scale", "crop_region", "gt_square"]

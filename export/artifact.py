@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from edge_lmk.confidence import calibration_metadata
 from edge_lmk.data.pts import atomic_write_bytes
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes import integrity
@@ -133,6 +134,7 @@ def sidecar(artifact: Path, spec: ModelSpec, fmt: str, precision: str, extra: di
         "sha256": sha256(artifact),
         "config": spec.config(),
         "contract": spec.contract.to_dict(),
+        **calibration_metadata(spec.name),  # scale -> expected error / quality table (edge_lmk.confidence)
         **(extra or {}),
     }
 

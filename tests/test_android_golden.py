@@ -20,7 +20,10 @@ Tolerances follow from the numerics, so the test passes on any CPU:
 - what is derived from those outputs gets that tolerance carried through its exact formula
   (``_derived_tolerances``): photo landmarks scale it by the crop's photo-px-per-crop-px, the
   next square's centre is a bbox midpoint (same bound), its side is ``crop_scale`` x a bbox
-  extent (2 x ``crop_scale`` x the bound), NME is 100 x mean point error / inter-ocular distance.
+  extent (2 x ``crop_scale`` x the bound), NME is 100 x mean point error / inter-ocular distance;
+- the confidence values (expected error per point, quality) come from monotone maps of the scale
+  and inter-ocular distance, so the committed table evaluated at the corners of the outputs'
+  tolerance box bounds them exactly (``_calibration_tolerances``).
 """
 import json
 import re
@@ -60,6 +63,40 @@ def _derived_tolerances(face: dict, gt: np.ndarray, contract: dict) -> dict[str,
     }
 
 
+def _calibration_tolerances(index: dict, folder: Path) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Tolerances of the confidence values derived from each golden face's network outputs.
+
+    -> (index field path -> tolerance, expected-error file name -> per-point tolerance). Every map
+    is monotone (expected error rises with the scale and falls with the inter-ocular distance
+    that normalises it; quality falls with the expected NME), so evaluating the committed table
+    at the two corners of the outputs' ``CROP_PX_TOL`` box gives the exact largest change.
+    """
+    from edge_lmk.confidence import Calibration
+
+    cal_index = index.get("calibration")
+    if cal_index is None:
+        return {}, {}
+    cal = Calibration.from_dict(cal_index["table"])
+    d_iod = 2.0 * np.sqrt(2.0) * CROP_PX_TOL  # |(p36 + d36) - (p45 + d45)| moves by <= 2 sqrt(2) x per-axis bound
+    fields, files = {}, {}
+    for i, (f, c) in enumerate(zip(index["faces"], cal_index["faces"])):
+        sc = np.fromfile(folder / f["out_scale"], "<f4").astype(np.float64)
+        iod = c["iod_crop_px"]
+        lo, hi = np.maximum(sc - CROP_PX_TOL, 0.0), sc + CROP_PX_TOL
+        e = cal.expected_error(sc, iod)
+        e_lo, e_hi = cal.expected_error(lo, iod + d_iod), cal.expected_error(hi, iod - d_iod)
+        files[c["expected_error_iod"]] = np.maximum(e_hi - e, e - e_lo)
+        px = cal.expected_error(sc, unit="px")
+        files[c["expected_error_px"]] = np.maximum(cal.expected_error(hi, unit="px") - px,
+                                                   px - cal.expected_error(lo, unit="px"))
+        q = float(cal.quality(sc, iod))
+        q_lo, q_hi = float(cal.quality(hi, iod - d_iod)), float(cal.quality(lo, iod + d_iod))
+        fields[f"index.calibration.faces[{i}].iod_crop_px"] = d_iod
+        fields[f"index.calibration.faces[{i}].quality"] = max(q_hi - q, q - q_lo) + 1e-12
+    # a 1e-12 floor covers float64 rounding where a map is flat
+    return fields, {k: v + 1e-12 for k, v in files.items()}
+
+
 def _close(new, old, tol: Callable[[str], float], path: str = "index") -> None:
     """Recursive comparison of two index.json trees: floats within tol(path), the rest exact."""
     if isinstance(new, dict):
@@ -89,9 +126,11 @@ def test_committed_golden_vectors_match_a_fresh_run(tmp_path):
     face_tol = [_derived_tolerances(f, np.fromfile(COMMITTED / f["landmarks"], "<f8").reshape(-1, 2),
                                     committed["contract"]) for f in committed["faces"]]
 
+    cal_fields, cal_files = _calibration_tolerances(committed, COMMITTED)
+
     def tol(path: str) -> float:
         m = FACE_FIELD.match(path)
-        return face_tol[int(m.group(1))].get(m.group(2), 0.0) if m else 0.0
+        return face_tol[int(m.group(1))].get(m.group(2), 0.0) if m else cal_fields.get(path, 0.0)
 
     _close(new, committed, tol)
     assert (fresh / "contract.json").read_text() == (COMMITTED / "contract.json").read_text()
@@ -109,6 +148,11 @@ def test_committed_golden_vectors_match_a_fresh_run(tmp_path):
             assert len(a) == len(b), f"{name}: size changed; run: {REGENERATE}"
             np.testing.assert_allclose(np.frombuffer(a, dt), np.frombuffer(b, dt), rtol=0, atol=atol,
                                        err_msg=f"{name}; run: {REGENERATE}")
+        elif name in cal_files:
+            assert len(a) == len(b), f"{name}: size changed; run: {REGENERATE}"
+            diff = np.abs(np.frombuffer(a, "<f8") - np.frombuffer(b, "<f8"))
+            assert (diff <= cal_files[name]).all(), (
+                f"{name}: max change {diff.max():.3g} above its tolerance; run: {REGENERATE}")
         else:
             assert a == b, f"{name} differs from a fresh run; run: {REGENERATE}"
     total = sum(p.stat().st_size for p in COMMITTED.rglob("*") if p.is_file())

@@ -103,6 +103,7 @@ def test_manifest_schema_sidecars_and_sha256(exported):
         assert side["sha256"] == e["sha256"] and side["precision"] == e["precision"]
         assert (side["model"], side["width"], side["loss"]) == (spec.name, str(spec.width), spec.loss)
         assert side["contract"] == spec.contract.to_dict()
+        assert side.get("calibration") == spec.card().get("calibration")  # edge_lmk.confidence table
     assert (out / "report.md").read_text().count("| ok |") == len(manifest["artifacts"])
 
 

@@ -32,6 +32,7 @@ fun main(args: Array<String>) {
     cropGoldenTests(suite)
     shrinkTests(suite)
     decodeGoldenTests(suite)
+    calibrationGoldenTests(suite)
     trackingTests(suite)
     oneEuroTests(suite)
     benchReportTests(suite)
