@@ -129,7 +129,7 @@ def test_report_several_seeds_means_and_paired_gains(tmp_path):
 
 
 def test_train_argv_protocols():
-    args = ablation.parse_args([])
+    args = ablation.parse_args(["--unlabeled", "u"])  # explicit: a clean clone may have no shared data folder
     ft = ablation.train_argv(args, "1/8", "laplacekl", True, "o", 0)
     assert ft[ft.index("--init-from") + 1].endswith("laplacekl_w1_8.pt")
     assert ft[ft.index("--ema") + 1] == "0.99" and ft[ft.index("--warmup-epochs") + 1] == "0.3"
@@ -171,7 +171,7 @@ def test_seeds_cell_folders_and_train_argv(tmp_path, capsys):
 def test_no_train_leaves_unfinished_cells_out(tmp_path, capsys):
     """--no-train publishes what is trained: a half-trained cell is left out and nothing is started."""
     args = ablation.parse_args(["--widths", "1/16", "--losses", "laplacekl", "--seeds", "0", "1", "--from-scratch",
-                                "--beta", "10", "--epochs", "60", "--no-train", "--out", str(tmp_path)])
+                                "--beta", "10", "--epochs", "60", "--no-train", "--unlabeled", "u", "--out", str(tmp_path)])
     cell = tmp_path / "laplacekl_d_w1_16_s1"
     cell.mkdir()
     (cell / "log.json").write_text(json.dumps([{"epoch": e} for e in range(1, 18)]))
