@@ -57,7 +57,8 @@ def portable(v):
 
 
 # train flags written into a card's training command when the run set them, so the command reproduces the run
-TRAIN_FLAGS = ("width", "loss", "head_hidden", "init_from", "data", "epochs", "lr", "warmup_epochs", "ema", "beta",
+TRAIN_FLAGS = ("family", "width", "loss", "head_hidden", "init_from", "data", "val_data", "extra_data", "extra_weight",
+               "steps", "epochs", "lr", "warmup_epochs", "ema", "beta",
                "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr",
                "d_base", "adv_batch", "seed",
                "threads", "out")
@@ -72,8 +73,12 @@ def train_command(args: dict, cfg: dict, pruned: bool) -> str:
             continue  # a pruned run takes its architecture from --init-from
         if k in ("width", "loss") and v is None:
             v = cfg.get(k)
-        if v is None or v is False or (k in ("head_hidden", "unlabeled") and not v):
+        if v is None or v is False or (k in ("head_hidden", "unlabeled", "val_data", "extra_data") and not v):
             continue
+        if (k == "family" and v == "recombinator") or (k == "extra_weight" and not args.get("extra_data")):
+            continue  # the defaults, or meaningless without extra data
+        if k == "epochs" and args.get("steps"):
+            continue  # --steps sets the epochs
         if k in ("num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr", "d_base", "adv_batch") \
                 and not args.get("unlabeled"):
             continue  # adversarial options mean nothing without unlabelled faces
@@ -82,6 +87,31 @@ def train_command(args: dict, cfg: dict, pruned: bool) -> str:
     if args.get("no_augment"):
         parts.append("--no-augment")
     return "python -m edge_lmk.train " + " ".join(parts)
+
+
+def data_note(args: dict) -> str:
+    """What the run trained and chose its checkpoint on, from its saved arguments."""
+    if not args.get("val_data"):
+        return DATA_NOTE
+    extra = (f" plus {', '.join(f'`{portable(p)}`' for p in args['extra_data'])} (noisier labels) at loss weight "
+             f"{args.get('extra_weight')}") if args.get("extra_data") else ""
+    return (f"Trained on all 1677 300-W training faces available here (HELEN 872 + LFPW 805, about half of the "
+            f"standard 3148){extra}; the checkpoint was chosen on {', '.join(f'`{portable(p)}`' for p in args['val_data'])}, "
+            f"which costs no training faces. The paper trained on all 3148 and reports the full set; common is "
+            f"about 0.82 x full.")
+
+
+def table1_param_note(params: int, width: str) -> str:
+    from fractions import Fraction
+
+    from .models.table1 import PAPER_PARAMS
+
+    paper = PAPER_PARAMS.get(Fraction(width))
+    diff = f" ({100 * (params / paper - 1):+.1f}% vs Table 3's {paper:,})" if paper else ""
+    return (f"The paper's Table 1 generator (`edge_lmk/models/table1.py`): {params:,} deployed parameters{diff}. "
+            "Batch norm follows every conv but the heatmap layers while training and is folded into the conv at "
+            "export, so the deployed graph is Table 1's; `python -m edge_lmk.models.table1` prints every width "
+            "next to Table 3.")
 
 
 def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Path,
@@ -98,10 +128,11 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
     paper = None if pruned else PAPER.get(spec.label, {}).get(cfg["width"])
     card = {
         "name": name, "width": cfg["width"], "loss": cfg["loss"],
-        "channels": None if pruned else list(branch_channels(__import__("fractions").Fraction(cfg["width"]))),
-        "block_channels": block_channels_dict(spec.channels),
+        "channels": None if pruned or spec.family != "recombinator" else list(branch_channels(__import__("fractions").Fraction(cfg["width"]))),
+        "block_channels": None if spec.family == "table1" else block_channels_dict(spec.channels),
         "params": count_params(model), "bytes": weights.stat().st_size,
-        "training": {"data": DATA_NOTE, "command": cmd, "epochs_planned": args.get("epochs"),
+        "family": spec.family,
+        "training": {"data": data_note(args), "command": cmd, "steps": args.get("steps"), "epochs_planned": args.get("epochs"),
                      "epochs_trained": len(history), "best_epoch": ckpt.get("epoch"),
                      "val_nme": ckpt.get("val_nme"), "augmentation": not args.get("no_augment", False),
                      "optimizer": f"Adam lr {args.get('lr')} wd {args.get('weight_decay')}, cosine, EMA "
@@ -115,6 +146,8 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
         "history": _history(previous, args.get("init_from")),
         "contract": ckpt["contract"],
     }
+    if spec.family == "table1":
+        card["param_note"] = table1_param_note(_deployed_params(model), cfg["width"])
     if pruned:
         parent = REGISTRY.get(cfg["parent"])
         pc = parent.card() if parent else {}
@@ -141,6 +174,17 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
     return card
 
 
+def _deployed_params(model) -> int:
+    """Parameters once batch norm is folded into the convs (what an exported artifact holds)."""
+    import copy
+
+    from .models.generator import fold_batchnorm
+
+    m = copy.deepcopy(model).eval()
+    fold_batchnorm(m)
+    return count_params(m)
+
+
 def _history(previous: dict | None, init_from: str | None) -> list[dict]:
     """Earlier training stages: those of the card this run started from, then that card's own last stage."""
     if not init_from or not previous or "training" not in previous:
@@ -154,20 +198,26 @@ def card_markdown(card: dict) -> str:
     t = card.get("test_common")
     p = card.get("paper")
     pr = card.get("pruning")
-    intro = (f"LaplaceKL-paper recombinator generator at width {card['width']}, trained with the "
+    gen = ("The paper's Table 1 generator" if card.get("family") == "table1"
+           else "LaplaceKL-paper recombinator generator")
+    intro = (f"{gen} at width {card['width']}, trained with the "
              f"`{card['loss']}` loss" + (" and the adversarial term on unlabelled faces (+D)."
                                          if card.get("adversarial") else ".") if not pr else
              f"`{pr['parent']}` (LaplaceKL-paper recombinator generator, width {card['width']}, `{card['loss']}` "
              f"loss) with whole channels pruned away by the `{pr['config'].get('criterion')}` criterion, then "
              f"fine-tuned: a smaller dense model, not masked zeros.")
     arch = (f"| channels per branch | {card['channels']} |" if card.get("channels") else
+            f"| channels (C = 64 x width; decoder 5x5 convs at 2C) | {_table1_c(card['width'])} |"
+            if card.get("family") == "table1" else
             f"| channels per block (mid, out) | {json.dumps(card['block_channels'])} |")
     lines = [f"# {card['name']}", "", intro, "",
              "| | |", "|---|---|",
              f"| parameters | {card['params']:,} |", f"| weights file | {card['bytes']:,} bytes (fp32) |",
              arch,
              f"| epochs trained | {card['training']['epochs_trained']} of {card['training']['epochs_planned']} "
-             f"(best on validation: {card['training']['best_epoch']}) |",
+             f"(best on validation: {card['training']['best_epoch']})"
+             + (f", {card['training']['steps']:,} optimizer steps planned" if card['training'].get('steps') else "")
+             + " |",
              f"| validation NME | {card['training']['val_nme']:.3f} |"]
     if t:
         lines.append(f"| 300-W common NME | {t['nme']:.3f} (AUC@8 {t['auc8']:.4f}, FR@8 {100 * t['fr8']:.2f}%, "
@@ -203,6 +253,14 @@ def card_markdown(card: dict) -> str:
     if t:
         lines += ["Regenerate the test number:", "", f"    {t['command']}", ""]
     return "\n".join(lines)
+
+
+def _table1_c(width: str) -> int:
+    from fractions import Fraction
+
+    from .models.table1 import table1_channels
+
+    return table1_channels(Fraction(width))
 
 
 def _fmt(v) -> str:

@@ -88,3 +88,31 @@ def test_flip_average_is_exact_for_a_symmetric_predictor(sample_test):
     assert np.abs(back - lm).mean() < 1.0
     avg, scale = flip_average(pred, crops.inputs)
     assert np.allclose(avg, 0.5 * (lm + back), atol=1e-5) and scale.shape == (8, 68)
+
+
+def test_ship_card_describes_a_table1_run(tmp_path):
+    """A Table 1 run's card names the family, the data it chose its checkpoint on and the command that made it."""
+    import torch
+
+    from edge_lmk.models.registry import REGISTRY, save_checkpoint
+    from edge_lmk.ship import build_card, card_markdown
+
+    spec = REGISTRY["laplacekl_w1_16_t1"]
+    torch.manual_seed(0)
+    model = spec.build()
+    args = {"family": "table1", "width": "1/16", "loss": "laplacekl", "data": ["/x/300w/train"],
+            "val_data": ["/x/extra_udacity/val"], "extra_data": ["/x/extra_udacity/train"], "extra_weight": 0.5,
+            "steps": 10000, "epochs": 72, "lr": 0.001, "seed": 0, "out": "runs/t1"}
+    run = tmp_path / "run"
+    save_checkpoint(run / "best.pt", model, spec, {"train_args": args, "epoch": 72, "val_nme": 8.5})
+    ckpt = torch.load(run / "best.pt", weights_only=False)
+    card = build_card("laplacekl_w1_16_t1", ckpt, None, run / "best.pt", run)
+    cmd = card["training"]["command"]
+    assert "--family table1" in cmd and "--steps 10000" in cmd and "--epochs" not in cmd
+    assert "--val-data /x/extra_udacity/val" in cmd and "--extra-weight 0.5" in cmd
+    assert card["family"] == "table1" and card["block_channels"] is None and card["channels"] is None
+    assert "chosen on `/x/extra_udacity/val`" in card["training"]["data"]
+    assert "17,192 deployed parameters (-1.2% vs Table 3's 17,400)" in card["param_note"]
+    md = card_markdown(card)
+    assert md.startswith("# laplacekl_w1_16_t1\n\nThe paper's Table 1 generator at width 1/16")
+    assert "| channels (C = 64 x width; decoder 5x5 convs at 2C) | 4 |" in md
