@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from .cli import ArgumentParser, cli_main, positive_float, positive_int
 from .data import scan_unlabeled
 from .data.images import read_image
 from .data.pts import atomic_write_bytes, write_pts
@@ -111,22 +111,19 @@ def pseudo_label(cfg: PseudoLabelConfig, data: Path, out: Path, limit: int | Non
     return {"faces": len(index["faces"]), "kept": kept, "out": str(out)}
 
 
+@cli_main
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m edge_lmk.pseudo_label", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(prog="python -m edge_lmk.pseudo_label", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", required=True, help="registry name, checkpoint or exported artifact")
     ap.add_argument("--data", required=True, help="folder of unlabelled face images (e.g. ../shared/data/unlabeled/utkface)")
     ap.add_argument("--out", required=True, help="output folder (300-W layout + pseudo_labels.json)")
-    ap.add_argument("--extent", type=float, default=PseudoLabelConfig.extent)
-    ap.add_argument("--max-disagreement", type=float, default=PseudoLabelConfig.max_disagreement)
-    ap.add_argument("--limit", type=int, default=None, help="label only the first N images")
+    ap.add_argument("--extent", type=positive_float, default=PseudoLabelConfig.extent)
+    ap.add_argument("--max-disagreement", type=positive_float, default=PseudoLabelConfig.max_disagreement)
+    ap.add_argument("--limit", type=positive_int, default=None, help="label only the first N images")
     args = ap.parse_args(argv)
     cfg = PseudoLabelConfig(args.teacher, args.extent, args.max_disagreement)
-    try:
-        res = pseudo_label(cfg, Path(args.data), Path(args.out), args.limit)
-    except (ValueError, OSError) as e:  # the project's data/model errors name the file
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    res = pseudo_label(cfg, Path(args.data), Path(args.out), args.limit)  # errors: one line via cli_main
     print(f"{res['kept']} of {res['faces']} faces kept -> {res['out']}")
     return res
 

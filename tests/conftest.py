@@ -24,3 +24,15 @@ def small_export(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small_export")
     assert export_all.main(["--models", "laplacekl_w1_16", "--precisions", "fp32", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and the suite may share the CPU; restored afterwards.
+    Modules that want it say ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -23,13 +23,7 @@ SMALL = ((640, 480), (480, 640))  # composed test photos: big enough for a tiled
 GOLDEN = REPO_DIR / "android_demo" / "core" / "src" / "test" / "resources" / "golden" / "blazeface"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The landmark model is tiny: one thread is fastest on a shared CPU; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_vendored_models_match_their_provenance():

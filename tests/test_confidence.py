@@ -25,12 +25,7 @@ MODEL = "laplacekl_w1_8"
 ORIGINALS = SAMPLE_DIR / "originals"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _synthetic(n_faces: int = 200, seed: int = 0):

@@ -16,12 +16,7 @@ ORIGINALS = SAMPLE_DIR / "originals"
 MODEL = "laplacekl_w1_8"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _folder(tmp_path, name, files):
