@@ -10,18 +10,21 @@
 of tiles down to ``--min-face`` px faces), ``blazeface_short`` (short range, whole frame: selfie
 video) or ``fhog`` (the offline FHOG detector). ``--out`` gets annotated copies (points
 coloured red->green by confidence, ``--mesh`` adds the 68-point mesh lines); videos become
-``NAME.annotated.mp4``; an ``--out`` equal to or inside an input folder, or one that would
+``NAME.annotated.mp4``; ``--min-quality Q`` drops faces whose calibrated quality (estimated
+P(NME <= 8%)) is below Q; an ``--out`` equal to or inside an input folder, or one that would
 overwrite an input, is refused (exit 2). ``--json`` schema::
 
     {"model": str, "runtime": str, "detector": str, "detector_settings": {...}, "box_mapping":
-     {"dx", "dy", "k"}, "refine": int, "min_score": float,
+     {"dx", "dy", "k"}, "refine": int, "min_score": float, "min_quality": float,
      "images": {"<path>": {"width": int, "height": int, "faces": [FACE, ...],
                            "timing": {"detector_ms": float, "landmarks_ms": float}}
                          | {"error": "<message naming the file>"}},
      "videos": {"<path>": {"fps": float, "width": int, "height": int,
                            "frames": [{"frame": int, "t": float, "faces": [FACE, ...]}]}}}
     FACE = {"box": [x0, y0, x1, y1], "landmarks": [[x, y] x 68], "confidence": [68 floats],
-            "score": float, "track_id": int (videos only)}
+            "score": float, "expected_error": [68 floats, %IOD], "expected_error_px": [68 floats],
+            "quality": float, "track_id": int (videos only)}
+    (expected_error*, quality: calibrated models only, docs/confidence)
 
 Coordinates are original-image pixels, continuous (pixel i spans [i, i+1)). An image with
 no face gets ``"faces": []``. Files that cannot be read are reported (stderr and JSON) and
@@ -207,6 +210,10 @@ def main(argv=None) -> int:
     ap.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
                     help=f"drop faces scoring below this (detector score x landmark confidence; default "
                          f"{DEFAULT_MIN_SCORE}, 0 keeps every detection)")
+    ap.add_argument("--min-quality", type=float, default=0.0,
+                    help="drop faces whose calibrated quality (estimated probability that the face's NME is "
+                         "<= 8%%, docs/confidence) is below Q, in [0, 1] (default 0: keep all; needs a calibrated "
+                         "model)")
     ap.add_argument("--redetect-every", type=int, default=30, help="video: run the detector every N frames")
     ap.add_argument("--no-smooth", action="store_true", help="video: no One Euro smoothing")
     args = ap.parse_args(argv)
@@ -242,16 +249,17 @@ def main(argv=None) -> int:
 
     try:
         detector = detector_from_args(args)
+        lmk = FaceLandmarker(args.model, detector, refine=DEFAULT_REFINE if args.refine is None else args.refine,
+                             min_score=args.min_score, min_quality=args.min_quality)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    lmk = FaceLandmarker(args.model, detector, refine=DEFAULT_REFINE if args.refine is None else args.refine,
-                         min_score=args.min_score)
     det = lmk.detector
     res = {"model": str(args.model), "runtime": lmk.predictor.runtime,
            "detector": getattr(det, "name", type(det).__name__),
            "detector_settings": det.settings() if hasattr(det, "settings") else {},
            "box_mapping": vars(lmk.box_mapping), "refine": lmk.refine, "min_score": lmk.min_score,
+           "min_quality": lmk.min_quality,
            "images": {}, "videos": {}}
     failed = 0
     for v in videos:

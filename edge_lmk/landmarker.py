@@ -148,7 +148,7 @@ class FaceLandmarker:
 
     def __init__(self, model=DEFAULT_MODEL, detector: FaceDetector | None = None,
                  box_mapping: BoxMapping | None = None, refine: int = DEFAULT_REFINE,
-                 min_score: float = 0.0, max_pixels: int = MAX_PIXELS):
+                 min_score: float = 0.0, max_pixels: int = MAX_PIXELS, min_quality: float = 0.0):
         if isinstance(model, (str, os.PathLike)):
             from .runtimes import load_predictor
 
@@ -169,6 +169,17 @@ class FaceLandmarker:
         from .confidence import calibration_for
 
         self.calibration = calibration_for(self.predictor)  # None: faces carry no expected error / quality
+        if not 0.0 <= min_quality <= 1.0:
+            raise ValueError(f"min_quality must be in [0, 1] (a probability), got {min_quality}")
+        if min_quality > 0 and self.calibration is None:
+            # Filtering on a quality the model cannot give would silently drop nothing (or everything).
+            raise ValueError(f"{self.model_name}: min_quality needs a calibrated model (its card or artifact "
+                             f"sidecar has no calibration; python -m edge_lmk.calibrate fits one)")
+        self.min_quality = float(min_quality)
+
+    def keeps(self, face: Face) -> bool:
+        """Whether ``face`` passes the ``min_score`` and ``min_quality`` filters."""
+        return face.score >= self.min_score and (self.min_quality <= 0 or (face.quality or 0.0) >= self.min_quality)
 
     # -- input ------------------------------------------------------------------------------
     def load(self, image, color: str = "RGB") -> tuple[np.ndarray, str]:
@@ -253,7 +264,7 @@ class FaceLandmarker:
         faces.sort(key=lambda f: -f.score)
         out: list[Face] = []
         for f in faces:  # two detections that converged on one face after refinement
-            if f.score >= self.min_score and all(box_iou(f.box, g.box) <= 0.5 for g in out):
+            if self.keeps(f) and all(box_iou(f.box, g.box) <= 0.5 for g in out):
                 out.append(f)
         t2 = time.perf_counter()
         return out, {"detector_ms": round(1000 * (t1 - t0), 3), "landmarks_ms": round(1000 * (t2 - t1), 3)}

@@ -168,7 +168,7 @@ class FaceTracker:
         kept: list[Track] = []
         out: list[Face] = []
         for face, owner in zip(faces, owners):
-            if float(np.mean(face.confidence)) < self.min_confidence or face.score < self.lm.min_score:
+            if float(np.mean(face.confidence)) < self.min_confidence or not self.lm.keeps(face):
                 if owner is not None:
                     self._need_detect = True  # a tracked face was lost: look again on the next frame
                 continue  # (a fresh detection failing this check is a detector false alarm: dropped)
