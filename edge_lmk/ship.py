@@ -19,7 +19,8 @@ from . import cli
 from .cli import UserError, cli_main
 from .contract import PreprocessContract
 from .data.pts import atomic_write_bytes
-from .models.generator import block_channels_dict, branch_channels, count_params
+from .models.net import count_params
+from .models.recombinator.generator import block_channels_dict, branch_channels
 from .models.registry import REGISTRY, WEIGHTS_DIR, load_checkpoint, save_checkpoint
 from .paths import default_test_dir
 
@@ -104,11 +105,11 @@ def data_note(args: dict) -> str:
 def table1_param_note(params: int, width: str) -> str:
     from fractions import Fraction
 
-    from .models.table1 import PAPER_PARAMS
+    from .models.table1.generator import PAPER_PARAMS
 
     paper = PAPER_PARAMS.get(Fraction(width))
     diff = f" ({100 * (params / paper - 1):+.1f}% vs Table 3's {paper:,})" if paper else ""
-    return (f"The paper's Table 1 generator (`edge_lmk/models/table1.py`): {params:,} deployed parameters{diff}. "
+    return (f"The paper's Table 1 generator (`edge_lmk/models/table1/generator.py`): {params:,} deployed parameters{diff}. "
             "Batch norm follows every conv but the heatmap layers while training and is folded into the conv at "
             "export, so the deployed graph is Table 1's; `python -m edge_lmk.models.table1` prints every width "
             "next to Table 3.")
@@ -178,7 +179,7 @@ def _deployed_params(model) -> int:
     """Parameters once batch norm is folded into the convs (what an exported artifact holds)."""
     import copy
 
-    from .models.generator import fold_batchnorm
+    from .models.net import fold_batchnorm
 
     m = copy.deepcopy(model).eval()
     fold_batchnorm(m)
@@ -258,7 +259,7 @@ def card_markdown(card: dict) -> str:
 def _table1_c(width: str) -> int:
     from fractions import Fraction
 
-    from .models.table1 import table1_channels
+    from .models.table1.generator import table1_channels
 
     return table1_channels(Fraction(width))
 

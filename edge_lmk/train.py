@@ -43,6 +43,7 @@ from .data.canvas import load_canvases, load_unlabeled
 from .data.pts import atomic_write_bytes
 from .losses import get_loss
 from .metrics import nme_per_face
+from .models import FAMILIES
 from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
 from .paths import default_train_dirs
 from .resume import check_resume
@@ -75,7 +76,7 @@ def parse_args(argv=None):
                     help="extra labelled folders with noisier labels (e.g. ../shared/data/extra_udacity/train), "
                          "mixed into the batches with loss weight --extra-weight")
     ap.add_argument("--extra-weight", type=nonnegative_float, default=0.5, help="loss weight of an --extra-data face")
-    ap.add_argument("--family", default="recombinator", choices=["recombinator", "table1"],
+    ap.add_argument("--family", default="recombinator", choices=sorted(FAMILIES),
                     help="generator: this kit's recombinator variant or the paper's Table 1 (names end in _t1)")
     ap.add_argument("--cache-dir", default="runs/cache",
                     help="face canvases cached here, keyed on the files' contents (delete the folder to clear it)")
@@ -122,8 +123,7 @@ def make_spec(args) -> ModelSpec:
     name = model_name(args.loss, w, adversarial)
     if args.head_hidden:
         name = f"{name}_h{args.head_hidden}"
-    if args.family == "table1":
-        name = f"{name}_t1"
+    name += FAMILIES[args.family].suffix
     base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
     return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden,
                      adversarial=adversarial, family=args.family)

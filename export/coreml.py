@@ -279,7 +279,7 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
             if precision not in ("fp32", "fp16"):
                 # Weight-only compression of the fp32 program (edge_lmk.compress, coremltools.optimize).
                 stage = "compress"
-                mlmodel = quantize(mlmodel, config_for("coreml", precision), spec)
+                mlmodel = quantize(mlmodel, config_for("coreml", precision), spec, model=model)
             stage = "annotate"
             annotate(mlmodel, model, spec, precision)
             stage = "save"

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from edge_lmk.heads import SoftArgmaxHead, pixel_centres
-from edge_lmk.models.generator import BLOCKS
+from edge_lmk.models import export_hints
 
 
 # The C x C x 2 x 2 kernel is 3.4% of the parameters at every width and costs 4 C^2 MACs per
@@ -95,26 +95,21 @@ class DelegableNet(nn.Module):
     def __init__(self, model: nn.Module, size: int):
         super().__init__()
         self.generator = copy.deepcopy(model.generator)
-        # Only the recombinator family has the shared nearest upsample (the Table 1 family's bilinear
-        # upsample runs in XNNPACK as it is).
-        if isinstance(getattr(self.generator, "up", None), nn.Upsample):
-            bc = dict(zip(BLOCKS, self.generator.block_channels))
-            up_channels = [bc[b][1] for b in ("enc3", "dec2", "dec1")]
+        hints = export_hints(self.generator)
+        # A family with a shared nearest upsample says so (the Table 1 family's bilinear one runs in XNNPACK).
+        if hints.nearest_upsample is not None:
+            attr, up_channels = hints.nearest_upsample
             if max(up_channels) <= MAX_UP_CHANNELS:
-                self.generator.up = NearestUp2x(up_channels)
+                setattr(self.generator, attr, NearestUp2x(up_channels))
         self.head = LinearMomentsHead(model.head, size)
         # softmax(beta * z) with beta folded into the layers that make z: one multiply of
         # 68x6400 logits less per call, exact up to float rounding.
         if self.head.beta != 1.0:
             with torch.no_grad():
-                for conv in self._logit_convs():
+                for conv in hints.logit_modules(self.generator):
                     conv.weight.mul_(self.head.beta)
                     conv.bias.mul_(self.head.beta)
             self.head.beta = 1.0
-
-    def _logit_convs(self) -> list[nn.Conv2d]:
-        g = self.generator
-        return [g.to_heatmaps] + ([g.head_mlp[2]] if g.head_mlp is not None else [])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.generator(x))

@@ -75,7 +75,7 @@ def quantized_program(model: torch.nn.Module, spec: ModelSpec, config) -> torch.
     """Capture, PT2E-quantize (XNNPACK quantizer), re-capture: what ``lower`` takes for int8."""
     from edge_lmk.compress import quantize
 
-    gm = quantize(capture(model, spec), config, spec)
+    gm = quantize(capture(model, spec), config, spec, model=model)
     with torch.no_grad():
         return torch.export.export(gm, (example_input(spec),), strict=False)
 

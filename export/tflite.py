@@ -60,10 +60,12 @@ def _quant_config(precision: str):
     return quant_recipes.full_fp16_recipe()
 
 
-def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: str, config=None) -> bytes:
+def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: str, config=None,
+            model: torch.nn.Module | None = None) -> bytes:
     """ExportedProgram -> .tflite flatbuffer bytes with signature ``image`` -> ``landmarks``, ``scale``.
 
-    With an ``Int8Config`` the float flatbuffer is then quantized by ai-edge-quantizer."""
+    With an ``Int8Config`` the float flatbuffer is then quantized by ai-edge-quantizer (``model``:
+    the float model, whose family declares any float-only layers)."""
     import litert_torch
 
     # litert-torch re-traces what it is given; giving it the captured graph keeps one capture for all targets.
@@ -73,7 +75,7 @@ def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: s
     if config is not None:
         from edge_lmk.compress import quantize
 
-        data = quantize(data, config, spec)
+        data = quantize(data, config, spec, model=model)
     return data
 
 
@@ -105,7 +107,7 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
     config = config or (config_for(FORMAT, precision) if precision == "int8" else None)
     path = resolve_out(out, spec, precision, SUFFIX)
     program = capture(model, spec)
-    data = convert(program, spec, precision, config)
+    data = convert(program, spec, precision, config, model)
     data = seal(embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision)))
     save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
     extra = {"runtime": "litert", "converter": "litert-torch", "op_precision": tflite_precision(data),

@@ -117,3 +117,57 @@ def test_target_table_has_compressed_rows():
             "coreml/palettized-4bit"} <= keys
     assert INT8.rel_for("1/16") == 0.05 and INT8.rel_for("1/8") == 0.03 and INT8.rel_for("1/4") == 0.03
     assert {REGISTRY[m].width for m in MODELS} == {Fraction(1, 16), Fraction(1, 8)}
+
+
+def test_heatmap_conv_false_keeps_the_family_declared_layers_float_in_every_backend():
+    """Issue 15: ``heatmap_conv=False`` keeps float exactly the layers the model's family declares
+    (``ExportHints.logit_layers``) in PT2E, LiteRT and Core ML alike. The ``_h16`` model has two
+    (``to_heatmaps`` and the MLP branch's last conv, both 68 1x1 filters); the backends used to
+    guess "the" heatmap conv by shape and each excluded a different set."""
+    import torch
+
+    from edge_lmk.compress import float_layers
+    from edge_lmk.compress.coreml_weights import compress_weights, conv_ops_with_weights
+    from edge_lmk.compress.litert_aeq import conv_outputs_with_weights, quantize_tflite
+    from edge_lmk.compress.pt2e import ANNOTATION, _module_path, make_quantizer
+    from export import coreml, tflite
+    from export.capture import capture
+    from export.delegable import delegable
+
+    spec = REGISTRY["laplacekl_w1_16_h16"]
+    model = spec.load()
+    declared = ("generator.to_heatmaps", "generator.head_mlp.2")
+    weights = [model.get_submodule(n).weight.detach().numpy() for n in declared]
+
+    # PT2E (ExecuTorch): the unannotated convs of the generator are the declared ones
+    cfg = Int8Config("xnnpack", heatmap_conv=False, calibration=CALIB)
+    dm = delegable(model, spec.contract.input_size)
+    assert float_layers(model, cfg) == float_layers(dm, cfg) == declared
+    gm = capture(dm, spec).module()
+    make_quantizer(cfg, float_layers(dm, cfg)).annotate(gm)
+    convs = [n for n in gm.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.conv2d.default]
+    left = {_module_path(n).replace("L['self'].", "") for n in convs if ANNOTATION not in n.meta}
+    assert left == {f"model.{n}" for n in declared} and len(convs) > len(left)  # capture wraps it in NamedIO
+
+    # LiteRT: the two CONV_2D ops carrying those weights keep float filters, every other conv is int8
+    from ai_edge_litert.interpreter import Interpreter
+
+    float_tfl = tflite.convert(capture(model, spec), spec, "fp32")
+    names = conv_outputs_with_weights(float_tfl, weights)
+    assert len(set(names)) == 2
+    crops = calibration_inputs(CALIB, spec.contract)[:8]
+    q = Interpreter(model_content=quantize_tflite(float_tfl, replace(cfg, backend="litert"), crops, weights))
+    tensors = {t["index"]: t for t in q.get_tensor_details()}
+    filt = {tensors[op["outputs"][0]]["name"]: tensors[op["inputs"][1]]["dtype"]
+            for op in q._get_ops_details() if op["op_name"] == "CONV_2D"}
+    assert {n for n, dt in filt.items() if dt == np.float32} == set(names)
+    assert sum(dt == np.int8 for dt in filt.values()) == len(filt) - 2
+
+    # Core ML: the two conv ops with those weights keep const float weights, the others are compressed
+    ml = coreml.convert(coreml.capture(model, spec), spec, "fp32")
+    names = set(conv_ops_with_weights(ml, weights))
+    assert len(names) == 2
+    small = compress_weights(ml, CoreMLWeightConfig("linear", heatmap_conv=False), weights)
+    ops = [op for op in small._mil_program.functions["main"].operations if op.op_type == "conv"]
+    const = {op.name for op in ops if op.weight.op.op_type == "const"}
+    assert names <= const and len(const) < len(ops)

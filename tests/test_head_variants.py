@@ -6,7 +6,7 @@ import torch
 
 from edge_lmk.compress.prune import PruneConfig, prune_
 from edge_lmk.models import REGISTRY, load_checkpoint, save_checkpoint
-from edge_lmk.models.generator import count_params
+from edge_lmk.models import count_params
 
 
 def test_head_branch_adds_exact_params_and_starts_at_zero():

@@ -14,7 +14,7 @@ import torch
 from edge_lmk.compress.prune import (CONVS, PruneConfig, importance, mask_activations, params_for, plan_channels,
                                      prune_, select_channels, surgery)
 from edge_lmk.models import REGISTRY, LandmarkNet, count_params, load_checkpoint, save_checkpoint
-from edge_lmk.models.generator import width_block_channels
+from edge_lmk.models.recombinator.generator import width_block_channels
 from edge_lmk.models.registry import spec_from_config
 from edge_lmk.paths import REPO_DIR
 

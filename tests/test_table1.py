@@ -8,7 +8,7 @@ import torch
 from edge_lmk.losses import laplace_kl
 from edge_lmk.models import REGISTRY, count_params, fold_batchnorm, load_checkpoint
 from edge_lmk.models.registry import save_checkpoint
-from edge_lmk.models.table1 import PAPER_PARAMS, Table1Generator, deployed_params
+from edge_lmk.models.table1.generator import PAPER_PARAMS, Table1Generator, deployed_params
 
 
 @pytest.mark.parametrize("width", sorted(PAPER_PARAMS))

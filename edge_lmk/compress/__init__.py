@@ -39,8 +39,27 @@ def config_for(fmt: str, precision: str):
                          f"(have {', '.join(have) or 'none'})") from None
 
 
-def quantize(obj: Any, config, spec=None, calibration=None) -> Any:
+def float_layers(model, config) -> tuple[str, ...]:
+    """Module names (inside the ``LandmarkNet``) that ``config`` keeps float, as the model's family
+    declares them (``ExportHints.logit_layers`` when ``heatmap_conv=False``); every backend keeps
+    exactly these, found by name (PT2E) or by their weights in the converted graph (LiteRT, Core ML)."""
+    if getattr(config, "heatmap_conv", True):
+        return ()
+    from ..models.family import export_hints
+
+    hints = export_hints(model)
+    return hints.scoped(hints.logit_layers)
+
+
+def _float_weights(model, names: tuple[str, ...]) -> list:
+    return [model.get_submodule(n).weight.detach().cpu().numpy() for n in names]
+
+
+def quantize(obj: Any, config, spec=None, calibration=None, model=None) -> Any:
     """Apply ``config`` with the backend's own library; returns the compressed object.
+
+    ``model``: the float ``LandmarkNet`` that ``obj`` was made from; needed when the config keeps
+    layers float (``heatmap_conv=False``), which its family declares.
 
     - ``Int8Config("xnnpack")``: ``obj`` is a float ``torch.export.ExportedProgram``; returns the
       converted PT2E ``GraphModule`` (re-export it, then lower to XNNPACK).
@@ -50,6 +69,10 @@ def quantize(obj: Any, config, spec=None, calibration=None) -> Any:
       training faces by ``spec.contract``.
     - ``CoreMLWeightConfig``: ``obj`` is a ``coremltools.models.MLModel``; returns a new one.
     """
+    if not getattr(config, "heatmap_conv", True) and model is None:
+        raise ValueError(f"quantize: {type(config).__name__}(heatmap_conv=False) needs the float model, whose "
+                         f"family declares the layers to keep float")
+    keep_float = float_layers(model, config) if model is not None else ()
     if isinstance(config, Int8Config):
         import numpy as np
         import torch
@@ -64,15 +87,14 @@ def quantize(obj: Any, config, spec=None, calibration=None) -> Any:
         if config.backend == "litert":
             from .litert_aeq import quantize_tflite
 
-            if spec is None:
-                raise ValueError("quantize: Int8Config('litert') needs spec (for the number of landmarks)")
-            return quantize_tflite(bytes(obj), config, np.asarray(calibration), spec.contract.num_landmarks)
-        return quantize_program(obj, config, torch.as_tensor(calibration))
+            return quantize_tflite(bytes(obj), config, np.asarray(calibration), _float_weights(model, keep_float))
+        return quantize_program(obj, config, torch.as_tensor(calibration), keep_float)
     if isinstance(config, CoreMLWeightConfig):
         from .coreml_weights import compress_weights
 
-        return compress_weights(obj, config)
+        return compress_weights(obj, config, _float_weights(model, keep_float))
     raise TypeError(f"quantize: unknown config {type(config).__name__}; expected Int8Config or CoreMLWeightConfig")
 
 
-__all__ = ["Calibration", "CoreMLWeightConfig", "Int8Config", "PRECISION_CONFIGS", "config_for", "quantize"]
+__all__ = ["Calibration", "CoreMLWeightConfig", "Int8Config", "PRECISION_CONFIGS", "config_for", "float_layers",
+           "quantize"]

@@ -1,10 +1,12 @@
 """Core ML weight compression with ``coremltools.optimize.coreml`` (weights only; compute stays fp32).
 
 The head has no weights, so it is untouched by construction; ``heatmap_conv=False`` also
-skips the final 1x1 conv. Targets iOS16 ops (``constexpr_affine_dequantize``,
+skips the convs the model's family declares as its heatmap-logit layers. Targets iOS16 ops (``constexpr_affine_dequantize``,
 ``constexpr_lut_to_dense``), matching the packages' deployment target.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from .config import CoreMLWeightConfig
 
@@ -13,20 +15,24 @@ from .config import CoreMLWeightConfig
 MIN_WEIGHT_ELEMENTS = 64
 
 
-def _heatmap_conv_ops(mlmodel, num_landmarks: int = 68) -> list[str]:
-    """Names of conv ops with ``num_landmarks`` output channels and a 1x1 kernel (to_heatmaps)."""
-    prog = mlmodel._mil_program
+def conv_ops_with_weights(mlmodel, weights: list[np.ndarray]) -> list[str]:
+    """Names of the conv ops whose weights are ``weights`` (PyTorch OIHW): the family's float-only
+    layers, found by value (each must match exactly one conv)."""
+    convs = [op for op in mlmodel._mil_program.functions["main"].operations if op.op_type == "conv"]
     names = []
-    for op in prog.functions["main"].operations:
-        if op.op_type == "conv":
-            shape = op.weight.shape
-            if shape[0] == num_landmarks and tuple(shape[2:]) == (1, 1):
-                names.append(op.name)
+    for w in weights:
+        hits = [op for op in convs if op.weight.val is not None and tuple(op.weight.shape) == w.shape
+                and np.array_equal(np.asarray(op.weight.val, np.float32), w)]
+        if len(hits) != 1:
+            raise RuntimeError(f"{len(hits)} Core ML conv ops carry the weights of a layer declared float-only "
+                               f"(shape {w.shape}); expected exactly one")
+        names.append(hits[0].name)
     return names
 
 
-def compress_weights(mlmodel, config: CoreMLWeightConfig):
-    """MLModel (fp32 ML program) -> new MLModel with int8 or palettized conv weights."""
+def compress_weights(mlmodel, config: CoreMLWeightConfig, float_weights: list[np.ndarray] = ()):
+    """MLModel (fp32 ML program) -> new MLModel with int8 or palettized conv weights; the convs
+    carrying ``float_weights`` (``compress.float_layers``) stay float."""
     import coremltools.optimize.coreml as cto
 
     if config.mode == "linear":
@@ -35,7 +41,7 @@ def compress_weights(mlmodel, config: CoreMLWeightConfig):
     else:
         op_config = cto.OpPalettizerConfig(mode="kmeans", nbits=config.nbits, granularity="per_tensor",
                                            weight_threshold=MIN_WEIGHT_ELEMENTS)
-    skip = {} if config.heatmap_conv else {name: None for name in _heatmap_conv_ops(mlmodel)}
+    skip = {name: None for name in conv_ops_with_weights(mlmodel, list(float_weights))}
     opt = cto.OptimizationConfig(global_config=op_config, op_name_configs=skip)
     if config.mode == "linear":
         return cto.linear_quantize_weights(mlmodel, opt)

@@ -47,8 +47,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..models.generator import (BLOCKS, LEAKY_SLOPE, LandmarkNet, RecombinatorGenerator, block_channels_dict,
-                                block_inputs, count_params, normalize_block_channels)
+from ..models.net import LandmarkNet, count_params
+from ..models.recombinator.generator import (BLOCKS, LEAKY_SLOPE, RecombinatorGenerator, block_channels_dict,
+                                             block_inputs, normalize_block_channels)
 
 CRITERIA = ("l1", "bn_scale", "taylor")
 # (block, conv index within the block) for the 14 prunable convs, in forward order.

@@ -12,8 +12,7 @@ from torch.fx import GraphModule
 
 from .config import Int8Config
 
-GENERATOR = "generator"
-HEATMAP_CONV = "to_heatmaps"
+from ..models.family import QUANT_SCOPE
 
 
 def _module_path(node) -> str:
@@ -24,32 +23,37 @@ def _module_path(node) -> str:
     return list(stack.values())[-1][0]
 
 
-def in_generator(node, heatmap_conv: bool) -> bool:
-    """True for nodes traced inside the generator (optionally excluding the final 1x1 conv).
+def _within(path: str, name: str) -> bool:
+    """Whether the dotted module ``path`` lies in module ``name``, matched on whole path segments and
+    wherever it starts: the captured graph wraps the model (``export.capture.NamedIO.model``)."""
+    return f".{name}." in f".{path}."
+
+
+def in_generator(node, float_layers: tuple[str, ...] = ()) -> bool:
+    """True for nodes traced inside the generator (``family.QUANT_SCOPE``) and outside
+    ``float_layers`` (dotted module names in the model, e.g. the family's logit layers).
 
     Weights and biases (placeholders / get_attr) carry no module stack; the annotators ask the
     filter about them too, so they pass and their consuming conv decides.
     """
     if node.op != "call_function":
         return True
-    parts = _module_path(node).replace("L['self'].", "").split(".")
-    if GENERATOR not in parts:
-        return False
-    return heatmap_conv or HEATMAP_CONV not in parts
+    path = _module_path(node).replace("L['self'].", "")
+    return _within(path, QUANT_SCOPE) and not any(_within(path, f) for f in float_layers)
 
 
 ANNOTATION = "quantization_annotation"
 
 
-def make_quantizer(config: Int8Config):
-    """XNNPACK's PT2E quantizer, confined to the generator; see ``GeneratorQuantizer``."""
+def make_quantizer(config: Int8Config, float_layers: tuple[str, ...] = ()):
+    """XNNPACK's PT2E quantizer, confined to the generator less ``float_layers``; see ``GeneratorQuantizer``."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                           get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, Quantizer, SharedQuantizationSpec
 
     qconfig = get_symmetric_quantization_config(is_per_channel=config.per_channel)
     per_tensor = get_symmetric_quantization_config(is_per_channel=False)
-    keep = lambda n: in_generator(n, config.heatmap_conv)  # noqa: E731
+    keep = lambda n: in_generator(n, float_layers)  # noqa: E731
     xnnpack = XNNPACKQuantizer().set_global(qconfig).set_filter_function(keep)
     act = qconfig.input_activation
     # XNNPACK's QS8 max-pool needs one scale on both sides.
@@ -102,15 +106,16 @@ def make_quantizer(config: Int8Config):
 
 
 def quantize_program(program: torch.export.ExportedProgram, config: Int8Config,
-                     calibration: torch.Tensor) -> GraphModule:
+                     calibration: torch.Tensor, float_layers: tuple[str, ...] = ()) -> GraphModule:
     """ExportedProgram (float) -> converted GraphModule with Q/DQ around the generator's convs.
 
     ``calibration``: (N,3,S,S) float32 training crops, run one at a time (the graph is batch 1).
+    ``float_layers``: module names that stay float (``compress.float_layers``).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     graph = program.module()
-    prepared = prepare_pt2e(graph, make_quantizer(config))
+    prepared = prepare_pt2e(graph, make_quantizer(config, float_layers))
     with torch.no_grad():
         for x in calibration:
             prepared(x.unsqueeze(0))

@@ -1,7 +1,14 @@
-from .generator import LandmarkNet, RecombinatorGenerator, branch_channels, count_params, fold_batchnorm
+from .family import FAMILIES, ExportHints, export_hints, register_family
+from .net import LandmarkNet, count_params, fold_batchnorm
+from .recombinator.generator import RecombinatorGenerator, branch_channels
 from .registry import (REGISTRY, WIDTHS, ModelLoadError, ModelSpec, default_model, list_models, load_checkpoint,
-                       model_name, resolve, save_checkpoint)
+                       model_name, register_model, resolve, save_checkpoint)
 
-__all__ = ["LandmarkNet", "RecombinatorGenerator", "branch_channels", "count_params", "fold_batchnorm", "REGISTRY",
-           "WIDTHS", "ModelLoadError", "ModelSpec", "default_model", "list_models", "load_checkpoint", "model_name",
-           "resolve", "save_checkpoint"]
+# Generator families: one line each (their folder registers the builder and the model names).
+from .recombinator import family as _recombinator  # noqa: E402,F401  (first: the default family)
+from .table1 import family as _table1  # noqa: E402,F401
+
+__all__ = ["FAMILIES", "ExportHints", "export_hints", "register_family", "LandmarkNet", "RecombinatorGenerator",
+           "branch_channels", "count_params", "fold_batchnorm", "REGISTRY", "WIDTHS", "ModelLoadError", "ModelSpec",
+           "default_model", "list_models", "load_checkpoint", "model_name", "register_model", "resolve",
+           "save_checkpoint"]

@@ -20,9 +20,10 @@ import torch
 
 from ..contract import DEFAULT_CONTRACT, PreprocessContract
 from ..losses import get_loss
-from .table1 import Table1Generator
-from .generator import (BlockChannels, LandmarkNet, block_channels_dict, branch_channels, count_params,
-                        normalize_block_channels, width_block_channels)
+from .family import build_generator
+from .net import LandmarkNet, count_params
+from .recombinator.generator import (BlockChannels, block_channels_dict, branch_channels, normalize_block_channels,
+                                     width_block_channels)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CHECKPOINT_FORMAT = "edge-lmk-checkpoint/1"
@@ -60,8 +61,8 @@ class ModelSpec:
     # Hidden channels of the per-pixel MLP branch of the heatmap head; 0 = the paper's linear 1x1 head.
     head_hidden: int = 0
     adversarial: bool = False  # trained with the discriminator on unlabelled faces (LaplaceKL+D)
-    # Generator family: "recombinator" (this kit's U-Net-like variant, generator.py) or "table1" (the paper's
-    # Table 1 generator, table1.py; names end in ``_t1``).
+    # Generator family (``family.FAMILIES``): "recombinator" (this kit's U-Net-like variant,
+    # models/recombinator/) or "table1" (the paper's Table 1 generator, models/table1/; names end in ``_t1``).
     family: str = "recombinator"
 
     def __post_init__(self):
@@ -115,13 +116,12 @@ class ModelSpec:
         return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
-        generator = None
-        if self.family == "table1":
-            generator = Table1Generator(self.width, self.contract.num_landmarks, dropout)
-        elif self.family != "recombinator":
-            raise ModelLoadError(f"{self.name}: unknown generator family {self.family!r}; expected recombinator or table1")
+        try:
+            generator = build_generator(self, dropout)
+        except ValueError as e:  # an unknown family in a checkpoint: say so by name
+            raise ModelLoadError(str(e)) from None
         return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout,
-                           self.block_channels, self.head_hidden, generator=generator)
+                           generator=generator)
 
     def load(self) -> LandmarkNet:
         return self.load_with_spec()[0]
@@ -175,40 +175,14 @@ def pruned_name(parent: str, params_removed: float) -> str:
 
 
 REGISTRY: dict[str, ModelSpec] = {}
-for _loss in LOSS_NAMES:
-    for _w in WIDTHS:
-        _name = model_name(_loss, _w)
-        REGISTRY[_name] = ModelSpec(_name, _w, _loss)
-for _loss in ADVERSARIAL_LOSSES:
-    for _w in WIDTHS:
-        _name = model_name(_loss, _w, True)
-        REGISTRY[_name] = ModelSpec(_name, _w, _loss, adversarial=True)
-
-# Pruned variants: name -> (parent, per-block (mid, out) channels of the shipped weights). The pruning
-# config, fine-tune command and numbers are in the model card (``NAME.json``) and the checkpoint.
-PRUNED: dict[str, tuple[str, dict[str, tuple[int, int]]]] = {
-    "laplacekl_w1_4_p52": ("laplacekl_w1_4", {"enc0": (11, 11), "enc1": (22, 22), "enc2": (22, 22), "enc3": (22, 22),
-                                              "dec2": (22, 22), "dec1": (22, 22), "dec0": (11, 11)}),
-    "laplacekl_w1_8_p43": ("laplacekl_w1_8", {"enc0": (6, 6), "enc1": (12, 12), "enc2": (12, 12), "enc3": (12, 12),
-                                              "dec2": (12, 12), "dec1": (12, 12), "dec0": (6, 6)}),
-}
-for _name, (_parent, _blocks) in PRUNED.items():
-    _p = REGISTRY[_parent]
-    REGISTRY[_name] = ModelSpec(_name, _p.width, _p.loss, block_channels=_blocks, parent=_parent)
 
 
-# Width-ladder models with a per-pixel MLP branch in the heatmap head (``--head-hidden``): name -> (base, hidden).
-HEAD_VARIANTS = {"laplacekl_w1_16_h16": ("laplacekl_w1_16", 16), "laplacekl_w1_8_h16": ("laplacekl_w1_8", 16)}
-for _name, (_base, _hidden) in HEAD_VARIANTS.items():
-    _b = REGISTRY[_base]
-    REGISTRY[_name] = ModelSpec(_name, _b.width, _b.loss, head_hidden=_hidden)
-
-
-# The paper's Table 1 generator (edge_lmk/models/table1.py) at every width: LOSS_wN_D_t1.
-for _loss in LOSS_NAMES:
-    for _w in WIDTHS:
-        _name = f"{model_name(_loss, _w)}_t1"
-        REGISTRY[_name] = ModelSpec(_name, _w, _loss, family="table1")
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a named variant (a family's ``family.py`` calls this for each of its names)."""
+    if spec.name in REGISTRY:
+        raise ValueError(f"model {spec.name!r} registered twice")
+    REGISTRY[spec.name] = spec
+    return spec
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:

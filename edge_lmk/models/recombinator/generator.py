@@ -16,7 +16,7 @@ from fractions import Fraction
 import torch
 import torch.nn as nn
 
-from ..heads import SoftArgmaxHead
+from ..family import ExportHints
 
 FULL_CHANNELS = (64, 128, 128, 128)
 MIN_CHANNELS = 2
@@ -123,50 +123,10 @@ class RecombinatorGenerator(nn.Module):
             logits = logits + self.head_mlp(d0)
         return logits
 
-
-class LandmarkNet(nn.Module):
-    """Generator + soft-argmax head.
-
-    ``forward`` is the deployed interface: (B,3,80,80) -> landmarks (B,K,2) in crop pixels
-    and scale (B,K), the mean of the two per-axis spreads (lower = more confident).
-    ``forward_train`` also returns per-axis spreads and probabilities for the losses.
-    """
-
-    def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
-                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None, head_hidden: int = 0,
-                 generator: nn.Module | None = None):
-        super().__init__()
-        # ``generator``: another family's heatmap generator (any module with a final ``to_heatmaps`` conv)
-        self.generator = generator if generator is not None else RecombinatorGenerator(
-            width, num_landmarks, dropout, block_channels, head_hidden)
-        self.head = SoftArgmaxHead(beta, scale_kind)
-        # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
-        # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
-        # keeps the starting heatmaps as flat as with beta = 1.
-        with torch.no_grad():
-            self.generator.to_heatmaps.weight.div_(beta)
-
-    def forward_train(self, x: torch.Tensor):
-        return self.head(self.generator(x))
-
-    def forward(self, x: torch.Tensor):
-        mean, spread, _ = self.head(self.generator(x))
-        return mean, spread.mean(-1)
+    def export_hints(self) -> ExportHints:
+        # the upsample is shared by the three decoder stages: it sees enc3, dec2 and dec1 outputs
+        out = dict(zip(BLOCKS, (o for _, o in self.block_channels)))
+        return ExportHints(logit_layers=("to_heatmaps",) + (("head_mlp.2",) if self.head_mlp is not None else ()),
+                           nearest_upsample=("up", (out["enc3"], out["dec2"], out["dec1"])))
 
 
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold every Conv2d -> BatchNorm2d pair in place (eval mode); returns the model."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    model.eval()
-    for mod in model.modules():
-        # any conv -> BN sequence (ConvBlock here, table1.ConvNormAct)
-        if (isinstance(mod, nn.Sequential) and len(mod) > 1 and isinstance(mod[0], nn.Conv2d)
-                and isinstance(mod[1], nn.BatchNorm2d)):
-            mod[0] = fuse_conv_bn_eval(mod[0], mod[1])
-            mod[1] = nn.Identity()
-    return model

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..family import ExportHints
+
 LEAKY_SLOPE = 0.2
 FULL_CHANNELS = 64
 MIN_CHANNELS = 2
@@ -74,7 +76,6 @@ class Table1Generator(nn.Module):
         self.heat1 = nn.Conv2d(2 * c, num_landmarks, 1)
         self.heat2 = nn.Conv2d(num_landmarks, num_landmarks, 1)
         self.to_heatmaps = nn.Conv2d(num_landmarks, num_landmarks, 1)
-        self.head_mlp = None  # the interface of the recombinator family's optional head branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -89,6 +90,10 @@ class Table1Generator(nn.Module):
         x = F.leaky_relu(self.heat2(x), LEAKY_SLOPE)
         return self.to_heatmaps(x)
 
+    def export_hints(self) -> ExportHints:
+        # bilinear upsampling runs in XNNPACK as it is: nothing to rewrite
+        return ExportHints(logit_layers=("to_heatmaps",))
+
 
 def deployed_params(gen: nn.Module) -> int:
     """Parameters after batch norm folds into its conv (a bias per conv output, no BN tensors)."""
@@ -97,15 +102,3 @@ def deployed_params(gen: nn.Module) -> int:
         if isinstance(m, nn.Conv2d):
             n += m.weight.numel() + m.out_channels
     return n
-
-
-def main() -> None:
-    print("| width | Table 1 params (deployed) | paper Table 3 | difference |")
-    print("|---|---:|---:|---:|")
-    for w, paper in PAPER_PARAMS.items():
-        n = deployed_params(Table1Generator(w))
-        print(f"| {w} | {n:,} | {paper:,} | {100 * (n / paper - 1):+.1f}% |")
-
-
-if __name__ == "__main__":
-    main()

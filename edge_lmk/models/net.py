@@ -1,0 +1,62 @@
+"""``LandmarkNet``: any family's heatmap generator + the shared soft-argmax head (the deployed interface)."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+import torch.nn as nn
+
+from ..heads import SoftArgmaxHead
+from .family import export_hints
+
+class LandmarkNet(nn.Module):
+    """Generator + soft-argmax head.
+
+    ``forward`` is the deployed interface: (B,3,80,80) -> landmarks (B,K,2) in crop pixels
+    and scale (B,K), the mean of the two per-axis spreads (lower = more confident).
+    ``forward_train`` also returns per-axis spreads and probabilities for the losses.
+    """
+
+    def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
+                 num_landmarks: int = 68, dropout: float = 0.2, block_channels=None, head_hidden: int = 0,
+                 generator: nn.Module | None = None):
+        super().__init__()
+        # ``generator``: any family's heatmap generator (``family.build_generator``); the default is
+        # the recombinator family's at ``width``.
+        if generator is None:
+            from .recombinator.generator import RecombinatorGenerator
+
+            generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels, head_hidden)
+        self.generator = generator
+        self.head = SoftArgmaxHead(beta, scale_kind)
+        # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
+        # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
+        # keeps the starting heatmaps as flat as with beta = 1.
+        with torch.no_grad():
+            for conv in export_hints(self).logit_modules(self.generator):
+                conv.weight.div_(beta)
+
+    def forward_train(self, x: torch.Tensor):
+        return self.head(self.generator(x))
+
+    def forward(self, x: torch.Tensor):
+        mean, spread, _ = self.head(self.generator(x))
+        return mean, spread.mean(-1)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every Conv2d -> BatchNorm2d pair in place (eval mode); returns the model."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    for mod in model.modules():
+        # any conv -> BN sequence (ConvBlock here, table1.ConvNormAct)
+        if (isinstance(mod, nn.Sequential) and len(mod) > 1 and isinstance(mod[0], nn.Conv2d)
+                and isinstance(mod[1], nn.BatchNorm2d)):
+            mod[0] = fuse_conv_bn_eval(mod[0], mod[1])
+            mod[1] = nn.Identity()
+    return model

@@ -1,0 +1,40 @@
+"""Registers the recombinator family's builder and its names: the width ladder ``LOSS_wN_D`` (and
+``LOSS_d_wN_D`` trained with the discriminator), structurally pruned ``PARENT_pNN`` and MLP-head
+``_h16`` variants."""
+from __future__ import annotations
+
+from ..family import register_family
+from ..registry import ADVERSARIAL_LOSSES, LOSS_NAMES, REGISTRY, WIDTHS, ModelSpec, model_name, register_model
+from .generator import RecombinatorGenerator
+
+
+@register_family("recombinator")
+def build(spec: ModelSpec, dropout: float) -> RecombinatorGenerator:
+    return RecombinatorGenerator(spec.width, spec.contract.num_landmarks, dropout, spec.block_channels,
+                                 spec.head_hidden)
+
+
+for _loss in LOSS_NAMES:
+    for _w in WIDTHS:
+        register_model(ModelSpec(model_name(_loss, _w), _w, _loss))
+for _loss in ADVERSARIAL_LOSSES:
+    for _w in WIDTHS:
+        register_model(ModelSpec(model_name(_loss, _w, True), _w, _loss, adversarial=True))
+
+# Pruned variants: name -> (parent, per-block (mid, out) channels of the shipped weights). The pruning
+# config, fine-tune command and numbers are in the model card (``NAME.json``) and the checkpoint.
+PRUNED: dict[str, tuple[str, dict[str, tuple[int, int]]]] = {
+    "laplacekl_w1_4_p52": ("laplacekl_w1_4", {"enc0": (11, 11), "enc1": (22, 22), "enc2": (22, 22), "enc3": (22, 22),
+                                              "dec2": (22, 22), "dec1": (22, 22), "dec0": (11, 11)}),
+    "laplacekl_w1_8_p43": ("laplacekl_w1_8", {"enc0": (6, 6), "enc1": (12, 12), "enc2": (12, 12), "enc3": (12, 12),
+                                              "dec2": (12, 12), "dec1": (12, 12), "dec0": (6, 6)}),
+}
+for _name, (_parent, _blocks) in PRUNED.items():
+    _p = REGISTRY[_parent]
+    register_model(ModelSpec(_name, _p.width, _p.loss, block_channels=_blocks, parent=_parent))
+
+# Width-ladder models with a per-pixel MLP branch in the heatmap head (``--head-hidden``): name -> (base, hidden).
+HEAD_VARIANTS = {"laplacekl_w1_16_h16": ("laplacekl_w1_16", 16), "laplacekl_w1_8_h16": ("laplacekl_w1_8", 16)}
+for _name, (_base, _hidden) in HEAD_VARIANTS.items():
+    _b = REGISTRY[_base]
+    register_model(ModelSpec(_name, _b.width, _b.loss, head_hidden=_hidden))
