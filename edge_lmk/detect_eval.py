@@ -125,6 +125,7 @@ def evaluate_end_to_end(lmk, data: str | Path | None = None, min_scores=MIN_SCOR
     cs = lmk.contract.crop_scale
     lmk.detect_timed(np.zeros((64, 64, 3), np.uint8))  # warm-up: first calls plan kernels
     rows, e2e, gt_nme, scored = [], [], [], []
+    e2e_quality, fp_quality = [], []  # calibrated quality of found faces / of detector false alarms
     n_gt = 0
     for img_path, gts in group_photos(data).items():
         rgb, _ = lmk.load(img_path)
@@ -137,6 +138,9 @@ def evaluate_end_to_end(lmk, data: str | Path | None = None, min_scores=MIN_SCOR
         kept = [i for i, f in enumerate(faces) if f.score >= min_score]
         idx_kept = match_centroids([faces[i].landmarks for i in kept], gts)
         found = [(g, faces[kept[i]]) for g, i in zip(gts, idx_kept) if i is not None]
+        kept_matched = {kept[i] for i in idx_kept if i is not None}
+        fp_quality += [faces[i].quality for i in kept if i not in kept_matched and faces[i].quality is not None]
+        e2e_quality += [f.quality for _, f in found]
         n_gt += len(gts)
         row = {"image": img_path.name, "size": [int(rgb.shape[1]), int(rgb.shape[0])], "faces": len(gts),
                "found": len(found), "false_positives": len(kept) - len(found),
@@ -174,8 +178,26 @@ def evaluate_end_to_end(lmk, data: str | Path | None = None, min_scores=MIN_SCOR
         "by_detector_score": {str(t): {"recall": sum(ds >= t and m for _, m, ds in scored) / max(n_gt, 1),
                                        "false_positives_per_photo": sum(ds >= t and not m for _, m, ds in scored)
                                        / max(len(rows), 1)} for t in DETECTOR_SCORES},
+        "quality_on_detector_crops": _quality_figures(np.asarray(e2e), e2e_quality, fp_quality),
         "per_photo": rows,
     }
+
+
+def _quality_figures(nme: np.ndarray, quality: list, fp_quality: list) -> dict | None:
+    """The calibrated face quality judged on what ``detect`` returns (detector crops, refined), not
+    on ground-truth crops: failure AUC (NME > 8%), rejection gains of the 5%/10% lowest-quality
+    faces, and how well quality separates found faces from detector false alarms (kept ones).
+    None for an uncalibrated model."""
+    from .confidence_metrics import failure_auc, rejection_gains, separation_auc
+
+    if not len(nme) or any(q is None for q in quality):
+        return None
+    q = np.asarray(quality, np.float64)
+    out = {"faces": int(len(q)), "failures": int((nme > 8.0).sum()), "failure_auc": failure_auc(nme, q),
+           "rejection": rejection_gains(nme, q), "false_alarms": len(fp_quality),
+           "false_alarm_quality_median": float(np.median(fp_quality)) if fp_quality else None,
+           "face_vs_false_alarm_auc": separation_auc(q, np.asarray(fp_quality)) if fp_quality else None}
+    return out
 
 
 def evaluate_photos(model: str, data: str | Path | None = None, landmarker=None) -> dict:
@@ -341,6 +363,16 @@ def size_sweep(model: str = "full", faces_dir: str | Path | None = None, n: int 
 
 
 def print_end_to_end(r: dict) -> None:
+    qf = r.get("quality_on_detector_crops")
+    if qf:
+        rej = "  ".join(f"reject {k}: NME -{100 * v['gain']:.1f}% (oracle -{100 * v['oracle_gain']:.1f}%)"
+                        for k, v in qf["rejection"].items())
+        auc = "n/a" if qf["failure_auc"] is None else f"{qf['failure_auc']:.3f}"
+        sep = "" if qf["face_vs_false_alarm_auc"] is None else (
+            f"; {qf['false_alarms']} false alarms, quality median {qf['false_alarm_quality_median']:.3f}, "
+            f"face vs false alarm AUC {qf['face_vs_false_alarm_auc']:.3f}")
+        print(f"  quality on detector crops: {qf['faces']} faces, {qf['failures']} failures (NME > 8%), "
+              f"failure AUC {auc}; {rej}{sep}")
     print(f"  end to end ({r['detector']}, refine {r['refine']}, min_score {r['min_score']}): recall "
           f"{r['found']}/{r['faces']} = {100 * r['recall']:.1f}% (landmark centroid within 1 IOD), false positives "
           f"{r['false_positives']} = {r['false_positives_per_photo']:.3f}/photo")
