@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from edge_lmk.heads import SoftArgmaxHead
+from edge_lmk.codecs import DeployedHead, SoftArgmaxCodec
 from edge_lmk.models import ModelSpec
 
 from .files import size_on_disk
@@ -23,19 +23,7 @@ from .plan import Job
 FLOOR_MODEL = "softargmax_head"
 
 
-class HeadOnly(nn.Module):
-    """(1,K,S,S) heatmap logits -> landmarks (1,K,2) and scale (1,K), exactly the models' head."""
-
-    def __init__(self, head: SoftArgmaxHead):
-        super().__init__()
-        self.head = head
-
-    def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, spread, _ = self.head(logits)
-        return mean, spread.mean(-1)
-
-
-def head_and_logits(spec: ModelSpec, x: np.ndarray) -> tuple[SoftArgmaxHead, np.ndarray]:
+def head_and_logits(spec: ModelSpec, x: np.ndarray) -> tuple[SoftArgmaxCodec, np.ndarray]:
     """The shipped model's head (its beta and scale kind come from the checkpoint, not the registry
     defaults) and its heatmap logits for input ``x`` (1,3,S,S) -> (1,K,S,S) float32."""
     model = spec.load()
@@ -48,10 +36,10 @@ def _export_pte(module: nn.Module, example: torch.Tensor, path: Path) -> None:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    from export.delegable import LinearMomentsHead
+    from edge_lmk.codecs import DelegableSoftArgmax
     from export.executorch import partitioner_configs
 
-    head = LinearMomentsHead(module.head, example.shape[-1]).eval()
+    head = DelegableSoftArgmax(module.codec, example.shape[-1]).eval()
     program = torch.export.export(head, (example,), strict=False)
     partitioner = XnnpackPartitioner(configs=partitioner_configs())
     path.write_bytes(to_edge_transform_and_lower(program, partitioner=[partitioner]).to_executorch().buffer)
@@ -74,10 +62,10 @@ EXPORTERS = {"executorch": (".pte", _export_pte, "executorch"),
              "onnx": (".onnx", _export_onnx, "onnxruntime")}
 
 
-def floor_jobs(head: SoftArgmaxHead, logits: np.ndarray, folder: Path,
+def floor_jobs(head: SoftArgmaxCodec, logits: np.ndarray, folder: Path,
                formats: tuple[str, ...] = tuple(EXPORTERS)) -> tuple[list[Job], list[str]]:
     """Export ``head`` into ``folder`` for ``formats``; -> (jobs, errors of formats that failed)."""
-    module = HeadOnly(head).eval()
+    module = DeployedHead(head).eval()
     example = torch.from_numpy(logits)
     jobs, errors = [], []
     for fmt in formats:

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .heads import pixel_centres
+from .codecs import SoftArgmaxCodec
 
 HEATMAP_GAIN = 100.0  # probabilities over 6400 bins are ~1e-2 at a sharp peak; bring them to O(1) for D
 
@@ -53,14 +53,8 @@ class PatchDiscriminator(nn.Module):
         return self.net(torch.cat([image * 2 - 1, heatmaps * HEATMAP_GAIN], 1))
 
 
-def render_laplace(target: torch.Tensor, size: int, b: float = 1.0) -> torch.Tensor:
-    """(B,K,2) landmarks in heatmap pixels -> (B,K,size,size) Laplace(gt, b) densities summing to 1."""
-    xs = pixel_centres(size, target.device, target.dtype)
-    lx = -(xs - target[..., 0:1]).abs() / b  # (B,K,W)
-    ly = -(xs - target[..., 1:2]).abs() / b  # (B,K,H)
-    px = torch.softmax(lx, -1)
-    py = torch.softmax(ly, -1)
-    return py.unsqueeze(-1) * px.unsqueeze(-2)
+# Real pairs' heatmaps: the codec's encoding of the ground truth (the discriminator sees what the loss targets).
+render_laplace = SoftArgmaxCodec.encode
 
 
 def d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Landmark losses: softargmax L2 baseline, LaplaceKL and GaussianKL (closed form).
 
 All take mean (B,K,2) and target (B,K,2) in heatmap pixels; the KL losses also take
-the per-axis spread (B,K,2) from ``heads.soft_argmax``. Each returns a scalar: the sum over
+the per-axis spread (B,K,2) from the codec (``codecs.SoftArgmaxCodec``). Each returns a scalar: the sum over
 the two axes, averaged over landmarks and batch; ``per_face=True`` returns the (B,) per-face means
 instead (for weighting faces of noisier sets).
 """

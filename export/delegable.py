@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from edge_lmk.heads import SoftArgmaxHead, pixel_centres
+from edge_lmk.codecs import DelegableSoftArgmax
 from edge_lmk.models import export_hints
 
 
@@ -51,44 +51,6 @@ class NearestUp2x(nn.Module):
         return F.conv_transpose2d(x, getattr(self, f"kernel_{x.shape[1]}"), stride=2)
 
 
-class LinearMomentsHead(nn.Module):
-    """Spatial softmax + soft-argmax + Laplace/Gaussian spread with linear layers for every sum.
-
-    (B,K,H,W) logits -> landmarks (B,K,2) and scale (B,K), the deployed outputs of
-    ``LandmarkNet.forward``. Requires H == W (the contract's square heatmaps) so the x and y
-    marginals share one set of constants: three small weight rows instead of 68x80 tables.
-    """
-
-    def __init__(self, head: SoftArgmaxHead, size: int):
-        super().__init__()
-        self.beta = head.beta
-        self.kind = head.kind
-        centres = pixel_centres(size)
-        self.register_buffer("ones_row", torch.ones(1, size))      # sum over one axis
-        self.register_buffer("centres_row", centres.view(1, size))  # E[x]
-        self.register_buffer("ones_col", torch.ones(size, 1))      # mean -> (.., size) row
-        self.register_buffer("centres", centres.view(1, 1, size))
-
-    def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, k, h, w = logits.shape
-        logits = logits.reshape(b, k, h * w)
-        if self.beta != 1.0:
-            logits = logits * self.beta
-        probs = torch.softmax(logits, dim=-1).reshape(b, k, h, w)
-        px = F.linear(probs.permute(0, 1, 3, 2), self.ones_row).reshape(b, k, w)  # sum over rows
-        py = F.linear(probs, self.ones_row).reshape(b, k, h)                      # sum over columns
-        marg = torch.cat([px, py], 1)                                             # (B,2K,S)
-        mean = F.linear(marg, self.centres_row)                                   # (B,2K,1)
-        # Broadcasting both operands ((1,1,S) - (B,2K,1)) crashes the XNNPACK runtime, so the
-        # mean is first spread along the row by a 1-input linear layer.
-        d = self.centres - F.linear(mean, self.ones_col)                          # (B,2K,S)
-        d = d.abs() if self.kind == "laplace" else d * d
-        spread = F.linear(marg * d, self.ones_row)                                # (B,2K,1)
-        landmarks = mean.view(b, 2, k).permute(0, 2, 1)                           # (B,K,2)
-        scale = (spread[:, :k] + spread[:, k:]).view(b, k) * 0.5
-        return landmarks, scale
-
-
 class DelegableNet(nn.Module):
     """``LandmarkNet`` with the rewrites above: image (B,3,S,S) -> (landmarks (B,K,2), scale (B,K))."""
 
@@ -101,7 +63,7 @@ class DelegableNet(nn.Module):
             attr, up_channels = hints.nearest_upsample
             if max(up_channels) <= MAX_UP_CHANNELS:
                 setattr(self.generator, attr, NearestUp2x(up_channels))
-        self.head = LinearMomentsHead(model.head, size)
+        self.head = DelegableSoftArgmax(model.head, size)
         # softmax(beta * z) with beta folded into the layers that make z: one multiply of
         # 68x6400 logits less per call, exact up to float rounding.
         if self.head.beta != 1.0:

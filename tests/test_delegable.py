@@ -8,8 +8,8 @@ from edge_lmk.models import REGISTRY
 from edge_lmk.evaluate import prepare_crops
 from edge_lmk.data import scan_folder
 from edge_lmk.paths import SAMPLE_TEST
-from export.delegable import LinearMomentsHead, NearestUp2x, delegable
-from edge_lmk.heads import SoftArgmaxHead
+from edge_lmk.codecs import DelegableSoftArgmax, SoftArgmaxCodec
+from export.delegable import NearestUp2x, delegable
 
 # one model per generator/head shape: linear head, MLP head, pruned channels, Gaussian spread
 MODELS = ("laplacekl_w1_16", "laplacekl_w1_16_h16", "laplacekl_w1_8_p43", "softargmax_w1_8")
@@ -32,9 +32,9 @@ def test_nearest_up_matches_upsample():
 def test_linear_moments_head_matches_soft_argmax(kind):
     torch.manual_seed(0)
     logits = torch.randn(2, 68, 80, 80) * 3
-    head = SoftArgmaxHead(beta=10.0, kind=kind)
+    head = SoftArgmaxCodec(beta=10.0, kind=kind)
     mean, spread, _ = head(logits)
-    landmarks, scale = LinearMomentsHead(head, 80)(logits)
+    landmarks, scale = DelegableSoftArgmax(head, 80)(logits)
     assert landmarks.shape == (2, 68, 2) and scale.shape == (2, 68)
     torch.testing.assert_close(landmarks, mean, atol=1e-3, rtol=0)
     torch.testing.assert_close(scale, spread.mean(-1), atol=1e-3, rtol=1e-4)
@@ -57,4 +57,4 @@ def test_wide_models_keep_the_portable_upsample():
     wide = REGISTRY["laplacekl_w1_4"]
     rewritten = delegable(wide.load().eval(), wide.contract.input_size)
     assert isinstance(rewritten.generator.up, torch.nn.Upsample)
-    assert isinstance(rewritten.head, LinearMomentsHead)
+    assert isinstance(rewritten.head, DelegableSoftArgmax)

@@ -3,7 +3,7 @@ import math
 import torch
 from torch.distributions import Laplace, Normal, kl_divergence
 
-from edge_lmk.heads import soft_argmax, spatial_softmax
+from edge_lmk.codecs import soft_argmax, spatial_softmax
 from edge_lmk.losses import gaussian_kl, laplace_kl, softargmax_l2
 
 
@@ -49,3 +49,26 @@ def test_gaussian_kl_matches_torch_distributions():
 
 def test_softargmax_l2():
     assert softargmax_l2(torch.tensor([[[3.0, 4.0]]]), None, torch.zeros(1, 1, 2)).item() == 25.0
+
+
+def test_codec_decode_inverts_encode():
+    """The codec's two directions agree: decoding the log of the Laplace(landmark, b=1) densities it
+    encodes gives the landmarks back. Sampling a b=1 Laplace at unit-spaced pixel centres moves its
+    mean by under 0.016 px (worst case: a landmark halfway between centres; 10 px from the border the
+    truncated tail is e^-10) and its mean absolute deviation by under 15% (0.85-1.08 px measured)."""
+    import torch
+
+    from edge_lmk.codecs import DeployedHead, SoftArgmaxCodec
+
+    torch.manual_seed(0)
+    target = torch.rand(4, 68, 2, dtype=torch.float64) * 60 + 10
+    codec = SoftArgmaxCodec(beta=1.0, kind="laplace")
+    dens = codec.encode(target, 80, b=1.0)
+    assert dens.shape == (4, 68, 80, 80)
+    torch.testing.assert_close(dens.sum((-2, -1)), torch.ones(4, 68, dtype=torch.float64))
+    mean, spread, _ = codec(dens.log())
+    assert (mean - target).abs().max() < 0.02
+    assert ((spread - 1.0).abs() < 0.15).all()
+    landmarks, scale = DeployedHead(codec)(dens.log())  # the deployed outputs: the same decode
+    torch.testing.assert_close(landmarks, mean)
+    torch.testing.assert_close(scale, spread.mean(-1))

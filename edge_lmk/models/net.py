@@ -6,7 +6,7 @@ from fractions import Fraction
 import torch
 import torch.nn as nn
 
-from ..heads import SoftArgmaxHead
+from ..codecs import SoftArgmaxCodec
 from .family import export_hints
 
 class LandmarkNet(nn.Module):
@@ -28,7 +28,7 @@ class LandmarkNet(nn.Module):
 
             generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels, head_hidden)
         self.generator = generator
-        self.head = SoftArgmaxHead(beta, scale_kind)
+        self.head = SoftArgmaxCodec(beta, scale_kind)
         # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
         # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
         # keeps the starting heatmaps as flat as with beta = 1.
@@ -40,8 +40,7 @@ class LandmarkNet(nn.Module):
         return self.head(self.generator(x))
 
     def forward(self, x: torch.Tensor):
-        mean, spread, _ = self.head(self.generator(x))
-        return mean, spread.mean(-1)
+        return self.head.deploy(self.generator(x))
 
 
 def count_params(model: nn.Module) -> int:

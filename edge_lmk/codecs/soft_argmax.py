@@ -1,0 +1,137 @@
+"""The 2-D heatmap codec of the LaplaceKL paper: K heatmap logits over the crop grid <-> K landmarks.
+
+Decode: spatial softmax (inverse temperature ``beta``) -> marginal mean (soft-argmax) and
+per-axis spread, E|x - mean| (``laplace``, the Laplace scale) or E(x - mean)^2 (``gaussian``).
+Encode: landmarks -> the Laplace(landmark, b) densities the LaplaceKL loss compares against in
+closed form, rendered on the grid (the discriminator's real heatmaps).
+
+Coordinates are continuous heatmap pixels: pixel i spans [i, i+1), its centre is i + 0.5.
+Three forms of the same decode, one place:
+
+- ``SoftArgmaxCodec`` (an ``nn.Module``: the ``head`` of every ``LandmarkNet``): ``forward`` is the
+  training decode (mean, spread, probabilities), ``deploy`` the deployed outputs;
+- ``DeployedHead``: ``deploy`` as a module, what the head-only benchmark floor exports;
+- ``DelegableSoftArgmax``: ``deploy`` with every sum as a linear layer, for XNNPACK (ExecuTorch).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SCALE_KINDS = ("laplace", "gaussian")
+
+
+def pixel_centres(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(n,) coordinates of pixel centres in continuous convention: i + 0.5."""
+    return torch.arange(n, device=device, dtype=dtype) + 0.5
+
+
+def spatial_softmax(logits: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """(B,K,H,W) logits -> (B,K,H,W) probabilities summing to 1 over H*W."""
+    b, k, h, w = logits.shape
+    return torch.softmax(logits.reshape(b, k, h * w) * beta, dim=-1).reshape(b, k, h, w)
+
+
+def soft_argmax(probs: torch.Tensor, kind: str = "laplace") -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,K,H,W) probabilities -> mean (B,K,2) and per-axis spread (B,K,2), both (x, y).
+
+    Spread is E|x - mean| for ``laplace`` (the Laplace scale b) and E(x - mean)^2 for
+    ``gaussian`` (the variance). Marginals make this exact and cheaper than 2-D sums.
+    """
+    h, w = probs.shape[-2:]
+    px = probs.sum(dim=2)  # (B,K,W)
+    py = probs.sum(dim=3)  # (B,K,H)
+    xs = pixel_centres(w, probs.device, probs.dtype)
+    ys = pixel_centres(h, probs.device, probs.dtype)
+    mx = (px * xs).sum(-1)
+    my = (py * ys).sum(-1)
+    dx = xs - mx.unsqueeze(-1)
+    dy = ys - my.unsqueeze(-1)
+    if kind == "laplace":
+        sx, sy = (px * dx.abs()).sum(-1), (py * dy.abs()).sum(-1)
+    elif kind == "gaussian":
+        sx, sy = (px * dx * dx).sum(-1), (py * dy * dy).sum(-1)
+    else:
+        raise ValueError(f"unknown scale kind {kind!r}; expected one of {SCALE_KINDS}")
+    return torch.stack([mx, my], -1), torch.stack([sx, sy], -1)
+
+
+class SoftArgmaxCodec(nn.Module):
+    """Heatmap logits (B,K,H,W) <-> landmarks (B,K,2) in heatmap pixels. No parameters."""
+
+    def __init__(self, beta: float = 1.0, kind: str = "laplace"):
+        super().__init__()
+        if kind not in SCALE_KINDS:
+            raise ValueError(f"unknown scale kind {kind!r}; expected one of {SCALE_KINDS}")
+        self.beta = float(beta)
+        self.kind = kind
+
+    def forward(self, logits: torch.Tensor):
+        """Training decode -> (mean (B,K,2), per-axis spread (B,K,2), probabilities (B,K,H,W))."""
+        probs = spatial_softmax(logits, self.beta)
+        mean, spread = soft_argmax(probs, self.kind)
+        return mean, spread, probs
+
+    def deploy(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Deployed outputs -> (landmarks (B,K,2), scale (B,K): the mean of the two per-axis spreads)."""
+        mean, spread, _ = self(logits)
+        return mean, spread.mean(-1)
+
+    @staticmethod
+    def encode(landmarks: torch.Tensor, size: int, b: float = 1.0) -> torch.Tensor:
+        """(B,K,2) landmarks -> (B,K,size,size) Laplace(landmark, b) densities summing to 1 (separable:
+        the product of the two per-axis densities on the pixel centres)."""
+        xs = pixel_centres(size, landmarks.device, landmarks.dtype)
+        px = torch.softmax(-(xs - landmarks[..., 0:1]).abs() / b, -1)  # (B,K,W)
+        py = torch.softmax(-(xs - landmarks[..., 1:2]).abs() / b, -1)  # (B,K,H)
+        return py.unsqueeze(-1) * px.unsqueeze(-2)
+
+
+class DeployedHead(nn.Module):
+    """``codec.deploy`` as a module: (B,K,S,S) logits -> (landmarks, scale); the head-only floor."""
+
+    def __init__(self, codec: SoftArgmaxCodec):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.codec.deploy(logits)
+
+
+class DelegableSoftArgmax(nn.Module):
+    """``codec.deploy`` with linear layers for every sum, so XNNPACK runs it (it has no ``sum``).
+
+    (B,K,H,W) logits -> landmarks (B,K,2) and scale (B,K). Requires H == W == ``size`` (square
+    heatmaps) so the x and y marginals share one set of constants: three small weight rows
+    instead of 68x80 tables. Exact up to summation order (tests: landmarks within 1e-3 px).
+    """
+
+    def __init__(self, codec: SoftArgmaxCodec, size: int):
+        super().__init__()
+        self.beta = codec.beta
+        self.kind = codec.kind
+        centres = pixel_centres(size)
+        self.register_buffer("ones_row", torch.ones(1, size))      # sum over one axis
+        self.register_buffer("centres_row", centres.view(1, size))  # E[x]
+        self.register_buffer("ones_col", torch.ones(size, 1))      # mean -> (.., size) row
+        self.register_buffer("centres", centres.view(1, 1, size))
+
+    def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, k, h, w = logits.shape
+        logits = logits.reshape(b, k, h * w)
+        if self.beta != 1.0:
+            logits = logits * self.beta
+        probs = torch.softmax(logits, dim=-1).reshape(b, k, h, w)
+        px = F.linear(probs.permute(0, 1, 3, 2), self.ones_row).reshape(b, k, w)  # sum over rows
+        py = F.linear(probs, self.ones_row).reshape(b, k, h)                      # sum over columns
+        marg = torch.cat([px, py], 1)                                             # (B,2K,S)
+        mean = F.linear(marg, self.centres_row)                                   # (B,2K,1)
+        # Broadcasting both operands ((1,1,S) - (B,2K,1)) crashes the XNNPACK runtime, so the
+        # mean is first spread along the row by a 1-input linear layer.
+        d = self.centres - F.linear(mean, self.ones_col)                          # (B,2K,S)
+        d = d.abs() if self.kind == "laplace" else d * d
+        spread = F.linear(marg * d, self.ones_row)                                # (B,2K,1)
+        landmarks = mean.view(b, 2, k).permute(0, 2, 1)                          # (B,K,2)
+        scale = (spread[:, :k] + spread[:, k:]).view(b, k) * 0.5
+        return landmarks, scale
