@@ -45,9 +45,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from .cli import UserError
 from .data.pts import atomic_write_bytes
 from .models.registry import WEIGHTS_DIR, load_checkpoint, model_name
 from .paths import REPO_DIR, default_test_dir, shared_data_dir
+from .training_config import TrainConfig
 
 # Robinson et al., ICCV 2019, Table 3: NME on the 300-W full set, all 3148 training faces.
 # softargmax+D is not listed: we could not find the paper's numbers for it (see ablation.md).
@@ -166,24 +168,49 @@ def scratch_beta(args, loss: str, width: str) -> float:
     return load_checkpoint(shipped)[1].beta if shipped.exists() else 1.0
 
 
-def train_argv(args, width: str, loss: str, adversarial: bool, out: Path, seed: int) -> list[str]:
-    cmd = ["--width", width, "--loss", loss, "--epochs", str(args.epochs), "--seed", str(seed),
-           "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--out", str(out)]
+def cell_settings(args, width: str, loss: str, adversarial: bool, out: Path, seed: int) -> dict:
+    """The train options a cell sets, in the order its ``train_argv`` lists them; the rest keep train's defaults."""
+    s = {"width": width, "loss": loss, "epochs": args.epochs, "seed": seed, "batch_size": args.batch_size,
+         "threads": args.threads, "out": str(out)}
     if not args.from_scratch:
-        cmd += ["--init-from", str(init_checkpoint(args, loss, width)), "--ema", "0.99", "--warmup-epochs", "0.3"]
+        s |= {"init_from": str(init_checkpoint(args, loss, width)), "ema": 0.99, "warmup_epochs": 0.3}
     else:
-        cmd += ["--beta", f"{scratch_beta(args, loss, width):g}"]
+        # rounded as the recorded argv has always written it ("%g"), so finished cells keep comparing equal
+        s["beta"] = float(f"{scratch_beta(args, loss, width):g}")
     if args.data:
-        cmd += ["--data", *map(str, args.data)]
+        s["data"] = [str(d) for d in args.data]
     for opt in ("val_fraction", "limit_train", "lr"):
         if getattr(args, opt) is not None:
-            cmd += [f"--{opt.replace('_', '-')}", str(getattr(args, opt))]
+            s[opt] = getattr(args, opt)
     if adversarial:
-        cmd += ["--unlabeled", str(unlabeled_dir(args)), "--num-unlabeled", str(args.num_unlabeled),
-                "--d-base", str(args.d_base), "--adv-batch", str(args.adv_batch)]
+        s |= {"unlabeled": str(unlabeled_dir(args)), "num_unlabeled": args.num_unlabeled, "d_base": args.d_base,
+              "adv_batch": args.adv_batch}
         if args.adv_weight is not None:
-            cmd += ["--adv-weight", str(args.adv_weight)]
-    return cmd
+            s["adv_weight"] = args.adv_weight
+    return s
+
+
+def cell_config(args, width: str, loss: str, adversarial: bool, out: Path, seed: int) -> TrainConfig:
+    """The cell's training run."""
+    return TrainConfig(**cell_settings(args, width, loss, adversarial, out, seed))
+
+
+def train_argv(args, width: str, loss: str, adversarial: bool, out: Path, seed: int) -> list[str]:
+    """The cell's train command line, as recorded in its ``result.json``: every option the cell sets (also those
+    equal to train's defaults), in ``cell_settings``' order."""
+    s = cell_settings(args, width, loss, adversarial, out, seed)
+    return TrainConfig(**s).to_argv(s)
+
+
+def same_training(recorded: list[str], argv: list[str]) -> bool:
+    """Whether a finished cell's recorded argv trains what ``argv`` trains (another spelling or order of the
+    same options, e.g. ``--lr 1.0`` vs ``--lr 1``, is the same run)."""
+    if recorded == argv:
+        return True
+    try:
+        return TrainConfig.from_argv(recorded) == TrainConfig.from_argv(argv)
+    except UserError:
+        return False
 
 
 def unlabeled_dir(args) -> Path:
@@ -195,10 +222,13 @@ def unlabeled_dir(args) -> Path:
     return d / "unlabeled" / "utkface"
 
 
-def run_train(argv: list[str]) -> int:
-    """Run train in a child process; SIGTERM/SIGINT are forwarded so it saves and exits cleanly."""
+def run_train(cfg: TrainConfig, argv: list[str] | None = None) -> int:
+    """Run train on ``cfg`` in a child process (``argv``: its command line, default ``cfg.to_argv()``);
+    SIGTERM/SIGINT are forwarded so it saves and exits cleanly."""
+    argv = cfg.to_argv() if argv is None else argv
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")]))}
-    env.setdefault("OMP_NUM_THREADS", argv[argv.index("--threads") + 1])
+    if cfg.threads:
+        env.setdefault("OMP_NUM_THREADS", str(cfg.threads))
     child = subprocess.Popen([sys.executable, "-m", "edge_lmk.train", *argv], env=env)
 
     def forward(signum, frame):
@@ -229,11 +259,12 @@ def trained_epochs(cell: Path) -> int:
 def run_cell(args, width: str, loss: str, adversarial: bool, seed: int, out: Path, test: Path) -> dict | None:
     name = cell_dir_name(loss, width, adversarial, seed)
     cell = out / name
+    cfg = cell_config(args, width, loss, adversarial, cell, seed)
     argv = train_argv(args, width, loss, adversarial, cell, seed)
     result_path = cell / "result.json"
     if result_path.exists():
         res = json.loads(result_path.read_text())
-        if res.get("train_argv") != argv:
+        if not same_training(res.get("train_argv", []), argv):
             raise SystemExit(f"{cell}: finished with other settings ({' '.join(res.get('train_argv', []))}); "
                              f"delete it or choose another --out")
         print(f"{name}: done (NME {res['test']['nme']:.3f}), skipped")
@@ -246,19 +277,20 @@ def run_cell(args, width: str, loss: str, adversarial: bool, seed: int, out: Pat
         print(f"{name}: being trained by another worker, skipped for now")
         return "busy"
     try:
-        return _train_and_evaluate(args, name, cell, argv, result_path, test)
+        return _train_and_evaluate(args, name, cell, cfg, argv, result_path, test)
     finally:
         lock.release()
 
 
-def _train_and_evaluate(args, name: str, cell: Path, argv: list[str], result_path: Path, test: Path) -> dict | None:
+def _train_and_evaluate(args, name: str, cell: Path, cfg: TrainConfig, argv: list[str], result_path: Path,
+                        test: Path) -> dict | None:
     if result_path.exists():  # finished by another worker between our check and the lock
         return json.loads(result_path.read_text())
     print(f"{name}: python -m edge_lmk.train {' '.join(argv)}", flush=True)
     wall_path = cell / "wall.json"
     wall = json.loads(wall_path.read_text())["seconds"] if wall_path.exists() else 0.0
     t0 = time.time()
-    rc = run_train(argv)
+    rc = run_train(cfg, argv)
     wall += time.time() - t0
     atomic_write_bytes(wall_path, json.dumps({"seconds": wall}).encode())
     log_path = cell / "log.json"
@@ -268,9 +300,8 @@ def _train_and_evaluate(args, name: str, cell: Path, argv: list[str], result_pat
               f"re-run the same command to resume")
         return None
     best = min(history, key=lambda r: r["val_nme"])
-    width, loss, adversarial = argv[argv.index("--width") + 1], argv[argv.index("--loss") + 1], "--unlabeled" in argv
-    seed = int(argv[argv.index("--seed") + 1])
-    res = {"name": name, "width": width, "loss": loss, "adversarial": adversarial, "seed": seed, "train_argv": argv,
+    res = {"name": name, "width": cfg.width, "loss": cfg.loss, "adversarial": cfg.unlabeled is not None,
+           "seed": cfg.seed, "train_argv": argv,
            "epochs": len(history), "best_epoch": best["epoch"], "val_nme": best["val_nme"],
            "train_seconds": sum(r["seconds"] for r in history), "wall_seconds": wall,
            "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
@@ -537,7 +568,7 @@ def finished_results(args, out: Path) -> dict:
             p = out / cell_dir_name(loss, width, adv, seed) / "result.json"
             if p.exists():
                 r = json.loads(p.read_text())
-                if r.get("train_argv") == train_argv(args, width, loss, adv, p.parent, seed):
+                if same_training(r.get("train_argv", []), train_argv(args, width, loss, adv, p.parent, seed)):
                     results[(width, loss, adv, seed)] = r
     return results
 

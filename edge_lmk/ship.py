@@ -23,6 +23,7 @@ from .models.net import count_params
 from .models.recombinator.generator import block_channels_dict, branch_channels
 from .models.registry import REGISTRY, WEIGHTS_DIR, load_checkpoint, save_checkpoint
 from .paths import default_test_dir
+from .training_config import TrainConfig
 
 # Robinson et al., ICCV 2019, Table 3: 300-W full-set NME and parameter counts.
 PAPER = {
@@ -62,32 +63,42 @@ TRAIN_FLAGS = ("family", "width", "loss", "head_hidden", "init_from", "data", "v
                "steps", "epochs", "lr", "warmup_epochs", "ema", "beta",
                "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr",
                "d_base", "adv_batch", "seed",
-               "threads", "out")
+               "threads", "out", "no_augment")
+ADVERSARIAL_FLAGS = ("num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr", "d_base", "adv_batch")
+
+
+def card_flags(args: dict, tc: TrainConfig, pruned: bool) -> list[str]:
+    """The fields of ``TRAIN_FLAGS`` the card's command writes, in that order.
+
+    Only fields the run's ``args.json`` recorded (an older run's card does not gain flags it never had), and of
+    those only the ones that mean something for this run."""
+    keep = []
+    for k in TRAIN_FLAGS:
+        if k in ("width", "loss"):
+            if pruned:
+                continue  # a pruned run takes its architecture from --init-from
+        elif k not in args:
+            continue
+        v = getattr(tc, k)
+        if k in ("head_hidden", "unlabeled", "val_data", "extra_data") and not v:
+            continue
+        if (k == "family" and v == "recombinator") or (k == "extra_weight" and not tc.extra_data):
+            continue  # the defaults, or meaningless without extra data
+        if k == "epochs" and tc.steps:
+            continue  # --steps sets the epochs
+        if k in ADVERSARIAL_FLAGS and not tc.unlabeled:
+            continue  # adversarial options mean nothing without unlabelled faces
+        keep.append(k)
+    return keep
 
 
 def train_command(args: dict, cfg: dict, pruned: bool) -> str:
-    """The ``python -m edge_lmk.train`` command of a run, from its saved arguments."""
-    parts = []
-    for k in TRAIN_FLAGS:
-        v = args.get(k)
-        if pruned and k in ("width", "loss"):
-            continue  # a pruned run takes its architecture from --init-from
-        if k in ("width", "loss") and v is None:
-            v = cfg.get(k)
-        if v is None or v is False or (k in ("head_hidden", "unlabeled", "val_data", "extra_data") and not v):
-            continue
-        if (k == "family" and v == "recombinator") or (k == "extra_weight" and not args.get("extra_data")):
-            continue  # the defaults, or meaningless without extra data
-        if k == "epochs" and args.get("steps"):
-            continue  # --steps sets the epochs
-        if k in ("num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr", "d_base", "adv_batch") \
-                and not args.get("unlabeled"):
-            continue  # adversarial options mean nothing without unlabelled faces
-        vals = v if isinstance(v, list) else [v]
-        parts.append(f"--{k.replace('_', '-')} " + " ".join(shlex.quote(str(portable(x))) for x in vals))
-    if args.get("no_augment"):
-        parts.append("--no-augment")
-    return "python -m edge_lmk.train " + " ".join(parts)
+    """The ``python -m edge_lmk.train`` command of a run, from its saved arguments (``args.json``)."""
+    tc = TrainConfig.from_json(args)
+    # a run that recorded no width/loss: the checkpoint's config says what it built
+    tc = replace(tc, **{k: cfg.get(k) for k in ("width", "loss") if args.get(k) is None})
+    argv = tc.to_argv(card_flags(args, tc, pruned), fmt=lambda x: shlex.quote(str(portable(x))))
+    return "python -m edge_lmk.train " + " ".join(argv)
 
 
 def data_note(args: dict) -> str:

@@ -35,8 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cli import (ArgumentParser, cli_main, nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval,
-                  width_arg, writable_dir)
+from .cli import ArgumentParser, cli_main, writable_dir
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
@@ -47,86 +46,38 @@ from .models import FAMILIES
 from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
 from .paths import default_train_dirs
 from .resume import check_resume
+from .training_config import DEFAULTS, TrainConfig, parser
 
 
-def parse_args(argv=None):
-    ap = ArgumentParser(prog="python -m edge_lmk.train", description=__doc__,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--width", type=width_arg, default="1/16", help="width multiplier: 1/16, 1/8, 1/4, 1/2 or 1")
-    ap.add_argument("--loss", default="laplacekl", choices=["laplacekl", "softargmax", "gaussiankl"])
-    ap.add_argument("--beta", type=positive_float, default=None,
-                    help="softmax inverse temperature (default: the --init-from checkpoint's, else 1)")
-    ap.add_argument("--target-scale", type=positive_float, default=1.0, help="b of the target distribution (KL losses)")
-    ap.add_argument("--data", nargs="+", default=None, help="300-W layout folders (default: shared train set)")
-    ap.add_argument("--val-fraction", type=unit_interval, default=0.1,
-                    help="fraction of --data held out for validation (ignored with --val-data)")
-    ap.add_argument("--limit-train", type=positive_int, default=None,
-                    help="use only the first N training faces (after the validation split; for smoke tests)")
-    ap.add_argument("--epochs", type=positive_int, default=150)
-    ap.add_argument("--batch-size", type=positive_int, default=32)
-    ap.add_argument("--lr", type=positive_float, default=1e-3)
-    ap.add_argument("--weight-decay", type=nonnegative_float, default=1e-5)
-    ap.add_argument("--warmup-epochs", type=nonnegative_float, default=2.0)
-    ap.add_argument("--dropout", type=unit_interval, default=0.2)
-    ap.add_argument("--ema", type=unit_interval, default=0.998,
-                    help="EMA decay of weights used for validation (0 = off)")
-    ap.add_argument("--val-data", nargs="+", default=None,
-                    help="validation folders (e.g. ../shared/data/extra_udacity/val): then every --data face trains")
-    ap.add_argument("--extra-data", nargs="+", default=None,
-                    help="extra labelled folders with noisier labels (e.g. ../shared/data/extra_udacity/train), "
-                         "mixed into the batches with loss weight --extra-weight")
-    ap.add_argument("--extra-weight", type=nonnegative_float, default=0.5, help="loss weight of an --extra-data face")
-    ap.add_argument("--family", default="recombinator", choices=sorted(FAMILIES),
-                    help="generator: this kit's recombinator variant or the paper's Table 1 (names end in _t1)")
-    ap.add_argument("--cache-dir", default="runs/cache",
-                    help="face canvases cached here, keyed on the files' contents (delete the folder to clear it)")
-    ap.add_argument("--no-cache", action="store_true", help="neither read nor write the canvas cache")
-    ap.add_argument("--steps", type=positive_int, default=None,
-                    help="train for at least this many optimizer steps (sets --epochs from the batches per epoch)")
-    ap.add_argument("--no-augment", action="store_true", help="train on plain crops (the paper's setting)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None, help="run folder (default runs/LOSS_WIDTH)")
-    ap.add_argument("--init-from", default=None,
-                    help="start from these weights (new optimizer); a pruned checkpoint "
-                         "(python -m edge_lmk.compress.prune) also sets the architecture and name, and --width "
-                         "and --loss are ignored")
-    ap.add_argument("--max-minutes", type=positive_float, default=None,
-                    help="stop cleanly after this long (resume later)")
-    ap.add_argument("--unlabeled", default=None, help="unlabelled face folder: enables LaplaceKL+D adversarial training")
-    ap.add_argument("--num-unlabeled", type=positive_int, default=10000, help="use at most this many unlabelled faces")
-    ap.add_argument("--unlabeled-extent", type=positive_float, default=0.58,
-                    help="landmark extent / image side of the unlabelled faces (calibrate with "
-                         "python -m edge_lmk.unlabeled_scale)")
-    ap.add_argument("--adv-weight", type=nonnegative_float, default=1e-3, help="lambda of the adversarial term")
-    ap.add_argument("--d-lr", type=positive_float, default=1e-4)
-    ap.add_argument("--head-hidden", type=nonnegative_int, default=0,
-                    help="add a per-pixel MLP branch with this many hidden channels to the heatmap head "
-                         "(0 = the paper's linear 1x1 head); --init-from a linear-head checkpoint starts it at zero")
-    ap.add_argument("--d-base", type=positive_int, default=64,
-                    help="discriminator base channels (the paper's PatchGAN: 64)")
-    ap.add_argument("--adv-batch", type=positive_int, default=None,
-                    help="labelled and unlabelled faces per discriminator step (default: --batch-size, the paper's "
-                         "setting); D sees 71x80x80 inputs, so on a CPU this, not --d-base, sets the cost of +D")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=positive_int, default=None)
-    return ap.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``TrainConfig`` field, generated from the fields (edge_lmk/training_config.py)."""
+    return parser(ArgumentParser, description=__doc__)
 
 
-def make_spec(args) -> ModelSpec:
-    init = load_checkpoint(args.init_from)[1] if args.init_from else None
-    beta = args.beta if args.beta is not None else (init.beta if init else 1.0)
+def parse_args(argv=None) -> argparse.Namespace:
+    """Train's arguments as argparse gives them (``parse_config`` for the ``TrainConfig``)."""
+    return build_parser().parse_args(argv)
+
+
+def parse_config(argv=None) -> TrainConfig:
+    return TrainConfig.from_args(parse_args(argv))
+
+
+def make_spec(cfg: TrainConfig) -> ModelSpec:
+    init = load_checkpoint(cfg.init_from)[1] if cfg.init_from else None
+    beta = cfg.beta if cfg.beta is not None else (init.beta if init else 1.0)
     if init is not None and init.block_channels is not None:
         # Fine-tuning a pruned (explicit-channel) model: its architecture, name and parent come with it.
-        return replace(init, beta=beta, target_scale=args.target_scale)
-    w = Fraction(args.width)
-    adversarial = bool(args.unlabeled)
-    name = model_name(args.loss, w, adversarial)
-    if args.head_hidden:
-        name = f"{name}_h{args.head_hidden}"
-    name += FAMILIES[args.family].suffix
-    base = REGISTRY.get(name, ModelSpec(name, w, args.loss))
-    return ModelSpec(base.name, w, args.loss, beta, args.target_scale, base.contract, head_hidden=args.head_hidden,
-                     adversarial=adversarial, family=args.family)
+        return replace(init, beta=beta, target_scale=cfg.target_scale)
+    w = Fraction(cfg.width)
+    adversarial = bool(cfg.unlabeled)
+    name = model_name(cfg.loss, w, adversarial)
+    if cfg.head_hidden:
+        name = f"{name}_h{cfg.head_hidden}"
+    name += FAMILIES[cfg.family].suffix
+    base = REGISTRY.get(name, ModelSpec(name, w, cfg.loss))
+    return ModelSpec(base.name, w, cfg.loss, beta, cfg.target_scale, base.contract, head_hidden=cfg.head_hidden,
+                     adversarial=adversarial, family=cfg.family)
 
 
 class EMA:
@@ -172,74 +123,85 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * prog))
 
 
+def prepare_run(cfg: TrainConfig) -> tuple[TrainConfig, ModelSpec, Path]:
+    """The model, the config as recorded (beta resolved) and the run folder; UserError if the folder holds a run
+    this config would not continue. Runs before any data is loaded and writes nothing."""
+    spec = make_spec(cfg)
+    cfg = replace(cfg, beta=spec.beta)  # recorded in args.json and the card as the value actually used
+    out = Path(cfg.out or f"runs/{spec.name}")
+    check_resume(out, cfg.to_json(), DEFAULTS.to_json(), spec.config())
+    return cfg, spec, out
+
+
 @cli_main
 def main(argv=None):
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    spec = make_spec(args)
-    args.beta = spec.beta  # recorded in args.json and the card as the value actually used
-    out = Path(args.out or f"runs/{spec.name}")
-    check_resume(out, vars(args), vars(parse_args([])), spec.config())  # before anything is loaded or written
+    train(parse_config(argv))
+
+
+def train(cfg: TrainConfig) -> None:
+    """Train (or resume) the run ``cfg`` describes; returns when it is done, stopped or interrupted."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if cfg.device == "auto" else cfg.device))
+    cfg, spec, out = prepare_run(cfg)
     writable_dir(out, "--out")
     last_path, best_path = out / "last.pt", out / "best.pt"
 
-    data_dirs = [Path(d) for d in (args.data or default_train_dirs())]
+    data_dirs = [Path(d) for d in (cfg.data or default_train_dirs())]
     records = scan_folders(data_dirs)
-    if args.val_data:
-        train_recs, val_recs = records, scan_folders([Path(d) for d in args.val_data])
+    if cfg.val_data:
+        train_recs, val_recs = records, scan_folders([Path(d) for d in cfg.val_data])
     else:
-        train_recs, val_recs = split_train_val(records, args.val_fraction, seed=0)
-    if args.limit_train:
-        train_recs = train_recs[:args.limit_train]
+        train_recs, val_recs = split_train_val(records, cfg.val_fraction, seed=0)
+    if cfg.limit_train:
+        train_recs = train_recs[:cfg.limit_train]
     n_main = len(train_recs)
-    if args.extra_data:
-        train_recs = train_recs + scan_folders([Path(d) for d in args.extra_data])
+    if cfg.extra_data:
+        train_recs = train_recs + scan_folders([Path(d) for d in cfg.extra_data])
     if not train_recs or not val_recs:
         raise SystemExit(f"need both train and validation faces, got {len(train_recs)} / {len(val_recs)}")
-    cache = None if args.no_cache else Path(args.cache_dir)
+    cache = None if cfg.no_cache else Path(cfg.cache_dir)
     tr_img, tr_pts = load_canvases(train_recs, cache, "train")
     va_img, va_pts = load_canvases(val_recs, cache, "val")
     tr_img, tr_pts = torch.from_numpy(tr_img), torch.from_numpy(tr_pts)
     va_img, va_pts = torch.from_numpy(va_img), torch.from_numpy(va_pts)
     # per-face loss weights: 1 for --data faces, --extra-weight for the noisier --extra-data ones
     tr_w = torch.ones(len(train_recs))
-    tr_w[n_main:] = args.extra_weight
+    tr_w[n_main:] = cfg.extra_weight
     print(f"{spec.name}: {n_main} train faces from {', '.join(map(str, data_dirs))}"
-          + (f" + {len(train_recs) - n_main} extra (weight {args.extra_weight})" if args.extra_data else "")
-          + f" / {len(val_recs)} val faces{' from ' + ', '.join(args.val_data) if args.val_data else ''}; "
+          + (f" + {len(train_recs) - n_main} extra (weight {cfg.extra_weight})" if cfg.extra_data else "")
+          + f" / {len(val_recs)} val faces{' from ' + ', '.join(cfg.val_data) if cfg.val_data else ''}; "
           f"device {device}")
 
     loss_fn, _ = get_loss(spec.loss)
     crop_scale, size = spec.contract.crop_scale, spec.contract.input_size
-    aug = NO_AUGMENT if args.no_augment else AugmentConfig()
+    aug = NO_AUGMENT if cfg.no_augment else AugmentConfig()
     # Seed before any module exists: initial weights must follow --seed (a resume overwrites them and the RNG state).
-    seed_everything(args.seed)
+    seed_everything(cfg.seed)
     # channels_last: ~40% faster convolutions on CPU for these thin layers
-    model = spec.build(args.dropout).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = math.ceil(len(train_recs) / args.batch_size)
-    if args.steps:
-        args.epochs = math.ceil(args.steps / steps_per_epoch)
-    total_steps = steps_per_epoch * args.epochs
-    warmup = int(args.warmup_epochs * steps_per_epoch)
+    model = spec.build(cfg.dropout).to(device, memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_recs) / cfg.batch_size)
+    if cfg.steps:
+        cfg = replace(cfg, epochs=math.ceil(cfg.steps / steps_per_epoch))
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
     start_epoch, best_nme, history = 0, float("inf"), []
-    ema = EMA(model, args.ema) if args.ema > 0 else None
+    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     adv = None
-    if args.unlabeled:
+    if cfg.unlabeled:
         from .adversarial import PatchDiscriminator
 
-        un_files = scan_unlabeled(args.unlabeled)
+        un_files = scan_unlabeled(cfg.unlabeled)
         un_files = [un_files[i] for i in torch.randperm(len(un_files), generator=torch.Generator().manual_seed(0))[
-            :args.num_unlabeled].tolist()]
-        un_img, un_box = load_unlabeled(un_files, args.unlabeled_extent, cache, "unlabeled")
-        disc = PatchDiscriminator(spec.contract.num_landmarks, base=args.d_base).to(device)
-        adv = {"D": disc, "opt": torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999)),
+            :cfg.num_unlabeled].tolist()]
+        un_img, un_box = load_unlabeled(un_files, cfg.unlabeled_extent, cache, "unlabeled")
+        disc = PatchDiscriminator(spec.contract.num_landmarks, base=cfg.d_base).to(device)
+        adv = {"D": disc, "opt": torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999)),
                "img": torch.from_numpy(un_img), "box": torch.from_numpy(un_box)}
-        print(f"adversarial: {len(un_files)} unlabelled faces from {args.unlabeled}, lambda {args.adv_weight}, "
-              f"D base {args.d_base}")
+        print(f"adversarial: {len(un_files)} unlabelled faces from {cfg.unlabeled}, lambda {cfg.adv_weight}, "
+              f"D base {cfg.d_base}")
 
     if last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=False)
@@ -257,16 +219,16 @@ def main(argv=None):
         random.setstate(state["rng"]["python"])
         print(f"resumed from {last_path} at epoch {start_epoch} (best val NME {best_nme:.3f})")
     else:
-        if args.init_from:
-            missing, unexpected = model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict(), strict=False)
+        if cfg.init_from:
+            missing, unexpected = model.load_state_dict(load_checkpoint(cfg.init_from)[0].state_dict(), strict=False)
             # Only a new, zero-initialised head branch may be absent from the source checkpoint.
             if unexpected or any(not k.startswith("generator.head_mlp.") for k in missing):
-                raise SystemExit(f"{args.init_from}: weights do not fit {spec.name} "
+                raise SystemExit(f"{cfg.init_from}: weights do not fit {spec.name} "
                                  f"(missing {missing}, unexpected {unexpected})")
             if ema:
                 ema.model.load_state_dict(model.state_dict())
-            print(f"initialised from {args.init_from}")
-    atomic_write_bytes(out / "args.json", json.dumps(vars(args), indent=2).encode())
+            print(f"initialised from {cfg.init_from}")
+    atomic_write_bytes(out / "args.json", json.dumps(cfg.to_json(), indent=2).encode())
 
     stop = {"flag": False}
 
@@ -277,33 +239,33 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, request_stop)
     t_start = time.time()
     eval_model = ema.model if ema else model
-    for epoch in range(start_epoch, args.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         order = torch.randperm(len(tr_img), generator=gen)
         # unlabelled sampling has its own stream: labelled batches and augmentation match a run without D
-        ugen = torch.Generator().manual_seed(args.seed * 100003 + epoch + 7919)
+        ugen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch + 7919)
         t0 = time.time()
         run_loss = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", leave=False,
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                    mininterval=1.0 if os.isatty(2) else 30.0)
         try:
             for b in bar:
-                idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 x, t = crop_batch(tr_img[idx].to(device), tr_pts[idx].to(device), size, crop_scale, aug, gen)
                 x = x.contiguous(memory_format=torch.channels_last)
                 step = epoch * steps_per_epoch + b
                 for g in opt.param_groups:
-                    g["lr"] = args.lr * lr_factor(step, total_steps, warmup)
+                    g["lr"] = cfg.lr * lr_factor(step, total_steps, warmup)
                 mean, spread, _ = model.forward_train(x)
-                if args.extra_data:
+                if cfg.extra_data:
                     w = tr_w[idx].to(device)
-                    loss = (loss_fn(mean, spread, t, args.target_scale, per_face=True) * w).sum() / w.sum()
+                    loss = (loss_fn(mean, spread, t, cfg.target_scale, per_face=True) * w).sum() / w.sum()
                 else:
-                    loss = loss_fn(mean, spread, t, args.target_scale)
+                    loss = loss_fn(mean, spread, t, cfg.target_scale)
                 if adv:
-                    loss = loss + args.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
-                                                                     args.target_scale, device, args.adv_batch)
+                    loss = loss + cfg.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
+                                                                     cfg.target_scale, device, cfg.adv_batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -322,7 +284,7 @@ def main(argv=None):
         if improved:
             best_nme = row["val_nme"]
             save_checkpoint(best_path, eval_model, spec, {"epoch": epoch + 1, "val_nme": best_nme,
-                                                          "train_args": vars(args)})
+                                                          "train_args": cfg.to_json()})
         save_checkpoint(last_path, model, spec, {
             "optimizer": opt.state_dict(), "ema_state_dict": ema.model.state_dict() if ema else None,
             "ema_updates": ema.updates if ema else 0,
@@ -330,9 +292,9 @@ def main(argv=None):
             "epoch": epoch + 1, "best_val_nme": best_nme, "history": history,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}})
         write_logs(out, history)
-        print(f"epoch {epoch + 1:3d}/{args.epochs} loss {row['loss']:.4f} val NME {row['val_nme']:.3f} "
+        print(f"epoch {epoch + 1:3d}/{cfg.epochs} loss {row['loss']:.4f} val NME {row['val_nme']:.3f} "
               f"{'*' if improved else ' '} ({row['seconds']:.1f}s)")
-        if stop["flag"] or (args.max_minutes and (time.time() - t_start) / 60 > args.max_minutes):
+        if stop["flag"] or (cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes):
             print(f"stopping after epoch {epoch + 1}; re-run the same command to resume")
             return
     print(f"done: best val NME {best_nme:.3f} -> {best_path}")

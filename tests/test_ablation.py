@@ -188,3 +188,30 @@ def test_registry_has_adversarial_variants():
     assert s.config()["adversarial"] is True and "adversarial" not in REGISTRY["laplacekl_w1_16"].config()
     with pytest.raises(KeyError):
         REGISTRY["gaussiankl_d_w1_16"]
+
+
+def test_cell_config_is_what_train_parses_from_the_recorded_argv():
+    from edge_lmk.training_config import TrainConfig
+
+    for argv in (["--unlabeled", "u", "--data", "a", "b", "--lr", "0.0005", "--adv-weight", "0.01"],
+                 ["--from-scratch", "--beta", "10", "--unlabeled", "u", "--val-fraction", "0.2", "--limit-train", "8"]):
+        args = ablation.parse_args(argv)
+        for adv in (False, True):
+            cfg = ablation.cell_config(args, "1/8", "laplacekl", adv, "o", 1)
+            assert TrainConfig.from_argv(ablation.train_argv(args, "1/8", "laplacekl", adv, "o", 1)) == cfg
+            assert cfg.seed == 1 and cfg.out == "o" and (cfg.unlabeled == "u") == adv
+    assert cfg.ema == 0.998 and cfg.beta == 10.0 and cfg.data is None  # from scratch: train's default schedule
+
+
+def test_finished_cell_compares_the_options_not_their_spelling():
+    """A result.json recorded with another spelling of the same options (older floats, another order) is the
+    same cell; another value is not."""
+    args = ablation.parse_args(["--unlabeled", "u", "--lr", "1", "--val-fraction", "0"])
+    argv = ablation.train_argv(args, "1/16", "laplacekl", False, "o", 0)
+    older = list(argv)  # how the ablation wrote these floats before
+    for flag, was in (("--lr", "1.0"), ("--val-fraction", "0.0")):
+        older[older.index(flag) + 1] = was
+    assert older != argv and ablation.same_training(older, argv)
+    assert ablation.same_training(argv[2:] + argv[:2], argv)
+    assert not ablation.same_training([*argv, "--seed", "1"], argv)
+    assert not ablation.same_training(["--no-such-flag"], argv) and not ablation.same_training([], argv)
