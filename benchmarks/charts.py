@@ -1,7 +1,6 @@
 """PNG charts for the report (matplotlib Agg, each file written atomically)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -9,17 +8,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
+from edge_lmk.files import save_figure  # noqa: E402
+
 WIDTH_COLORS = {"1/16": "tab:blue", "1/8": "tab:orange", "1/4": "tab:green", "1/2": "tab:red", "1": "tab:purple"}
 FORMAT_MARKERS = {"pytorch": "o", "executorch": "s", "tflite": "^", "onnx": "D", "coreml": "P"}
 
 
 def save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
 
 
 def label(p: dict) -> str:

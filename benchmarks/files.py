@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edge_lmk.data.pts import atomic_write_bytes
+from edge_lmk.files import atomic_write_bytes
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -21,9 +21,3 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def size_on_disk(path: str | os.PathLike) -> int:
-    """Bytes of a file, or of every file under a directory (``.mlpackage`` bundles are folders)."""
-    p = Path(path)
-    if p.is_dir():
-        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-    return p.stat().st_size

@@ -17,7 +17,7 @@ import torch.nn as nn
 from edge_lmk.codecs import DeployedHead, SoftArgmaxCodec
 from edge_lmk.models import ModelSpec
 
-from .files import size_on_disk
+from edge_lmk.files import size_on_disk
 from .plan import Job
 
 FLOOR_MODEL = "softargmax_head"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 from pathlib import Path
+
+from edge_lmk.files import tool_versions
 
 PACKAGES = ("torch", "executorch", "ai-edge-litert", "onnxruntime", "coremltools", "numpy", "edge-lmk")
 CPU_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "neon", "asimd")
@@ -45,16 +46,6 @@ def _os_name() -> str:
     return platform.platform()
 
 
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def load_average() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -68,5 +59,5 @@ def machine_info() -> dict:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     info.update({"cores_logical": os.cpu_count(), "cores_usable": usable, "arch": platform.machine(),
                  "os": _os_name(), "kernel": platform.release(),
-                 "versions": versions(), "load_avg_start": load_average()})
+                 "versions": tool_versions(PACKAGES), "load_avg_start": load_average()})
     return info

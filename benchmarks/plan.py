@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edge_lmk.files import size_on_disk
 from edge_lmk.models import ModelSpec, default_model, list_models
 
-from .files import read_json, size_on_disk
+from .files import read_json
 from .runners import RUNTIME_BY_SUFFIX, NotRunnableHere, check_runnable
 
 MANIFEST = "manifest.json"

@@ -23,7 +23,6 @@ is rewritten after every row, so an interrupted run leaves a valid, incomplete f
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -40,6 +39,7 @@ from tqdm import tqdm
 
 from edge_lmk import cli
 from edge_lmk.cli import cli_main, writable_dir
+from edge_lmk.files import sha256
 
 from .files import write_json
 from .machine import load_average, machine_info
@@ -57,14 +57,6 @@ DEFAULT_ARTIFACTS = Path("artifacts")
 WORKER_TIMEOUT_S = 600  # a cold torch import on a loaded 2-core machine has taken 45 s; this is a hang guard
 MARKER = "BENCH-RESULT "
 DEFAULT_PRECISIONS = ("fp32", "int8")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_subprocess(args: list[str], timeout: float = WORKER_TIMEOUT_S) -> dict:
@@ -212,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     "manifest_command": manifest.get("command"),
                                                     "n_entries": len(manifest["artifacts"])},
         "artifacts_note": note,
-        "reference": None if reference is None else {"path": str(reference), "sha256": sha256_file(reference),
+        "reference": None if reference is None else {"path": str(reference), "sha256": sha256(reference),
                                                      "source": REFERENCE_SOURCE},
         "cost": {"widths": [], "peak": []},
         "latency": [],

@@ -46,7 +46,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .cli import UserError
-from .data.pts import atomic_write_bytes
+from .files import atomic_write_bytes, save_figure
 from .models.registry import WEIGHTS_DIR, load_checkpoint, model_name
 from .paths import REPO_DIR, default_test_dir, shared_data_dir
 from .training_config import TrainConfig
@@ -553,10 +553,7 @@ def plot(data: dict, path: Path, widths: list[str]) -> None:
     axes[0].set_title("NME (ours: common; paper markers: full set)", fontsize=9)
     axes[1].set_title("E|x - mu| of the heatmaps, 80x80 px", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def finished_results(args, out: Path) -> dict:

@@ -25,7 +25,7 @@ from .confidence import Calibration, fit_calibration, inter_ocular
 from .confidence_metrics import (calibration_report, face_errors, format_report, markdown_table, plot_reliability,
                                  separation_auc)
 from .data import scan_folder, scan_folders, split_train_val
-from .data.pts import atomic_write_bytes
+from .files import atomic_write_bytes
 from .evaluate import prepare_crops
 from .nonface import nonface_inputs
 from .paths import SAMPLE_DIR, default_test_dir, default_train_dirs, shared_data_dir

@@ -13,12 +13,12 @@ Definitions used in every report (``edge_lmk.calibrate``, ``edge_lmk.evaluate --
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .confidence import FAILURE_NME
+from .files import save_figure
 
 REJECT_FRACTIONS = (0.05, 0.10)
 
@@ -130,12 +130,7 @@ def plot_reliability(curves: dict[str, dict], path: str | Path, title: str = "Re
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def face_errors(predictor, crops) -> dict[str, np.ndarray]:

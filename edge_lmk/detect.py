@@ -44,7 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.images import IMAGE_EXTS, ImageFileError
-from .data.pts import atomic_write_bytes
+from .files import atomic_write_bytes
 
 # Default face-score filter (detector score x mean landmark confidence) of the CLI, chosen on a
 # composed validation set built from 300-W *training* faces (`python -m edge_lmk.multiface --faces

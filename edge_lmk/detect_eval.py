@@ -418,7 +418,7 @@ def main(argv=None) -> dict:
             for e, v in r["by_extent"].items():
                 print(f"  face extent {e:>4} px: recall {100 * v['recall']:5.1f}%, false alarms {v['false_alarms']}")
         if args.json:
-            from .data.pts import atomic_write_bytes
+            from .files import atomic_write_bytes
 
             atomic_write_bytes(args.json, json.dumps(res, indent=1).encode())
         return res
@@ -446,7 +446,7 @@ def main(argv=None) -> dict:
               f"({1000 * jit['cpu_seconds_per_tracked_frame_one_euro']:.1f} ms own CPU), first frame with "
               f"detection {1000 * jit['seconds_first_frame_with_detection_one_euro']:.0f} ms")
     if args.json:
-        from .data.pts import atomic_write_bytes
+        from .files import atomic_write_bytes
 
         atomic_write_bytes(args.json, json.dumps(res, indent=1).encode())
         print("results:", args.json)

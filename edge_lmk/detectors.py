@@ -181,7 +181,7 @@ class FhogModel:
         import io
         import json
 
-        from .data.pts import atomic_write_bytes
+        from .files import atomic_write_bytes
 
         buf = io.BytesIO()
         np.savez_compressed(buf, template=self.template.astype(np.float32), bias=np.float64(self.bias),

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from .cli import ArgumentParser, cli_main, writable_file
 from .contract import PreprocessContract
 from .data import FaceRecord, load_face, scan_folder
+from .files import save_figure
 from .metrics import ced, nme_per_face, summarize
 from .paths import default_test_dir
 from .preprocess import crop_face, crop_to_photo, face_square, to_input
@@ -92,12 +93,7 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool = False,
@@ -201,7 +197,7 @@ def main(argv=None):
                          args.calibration, f"{Path(str(args.model)).name}: per-point expected error")
         print("reliability diagram:", args.calibration)
     if args.json:
-        from .data.pts import atomic_write_bytes
+        from .files import atomic_write_bytes
 
         res["per_face_nme"] = [round(float(v), 5) for v in per_face]
         out, nulls = json_safe(res)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .data import load_face, scan_folder
 from .data.images import read_image
-from .data.pts import atomic_write_bytes
+from .files import atomic_write_bytes
 from .preprocess import landmark_box
 
 FORMAT = "edge-lmk-multiface/1"

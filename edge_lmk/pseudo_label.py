@@ -28,7 +28,8 @@ from tqdm import tqdm
 from .cli import ArgumentParser, cli_main, positive_float, positive_int
 from .data import scan_unlabeled
 from .data.images import read_image
-from .data.pts import atomic_write_bytes, write_pts
+from .data.pts import write_pts
+from .files import atomic_write_bytes
 from .flip import unflip_landmarks
 from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, to_input
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import cli
 from .cli import UserError, cli_main
 from .contract import PreprocessContract
-from .data.pts import atomic_write_bytes
+from .files import atomic_write_bytes
 from .models.net import count_params
 from .models.recombinator.generator import block_channels_dict, branch_channels
 from .models.registry import REGISTRY, WEIGHTS_DIR, load_checkpoint, save_checkpoint

@@ -39,7 +39,7 @@ from .cli import ArgumentParser, cli_main, writable_dir
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
-from .data.pts import atomic_write_bytes
+from .files import atomic_write_bytes
 from .losses import get_loss
 from .metrics import nme_per_face
 from .models import FAMILIES

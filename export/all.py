@@ -34,7 +34,9 @@ from edge_lmk.evaluate import CropSet, prepare_crops
 from edge_lmk.models import REGISTRY, ModelSpec, list_models
 from edge_lmk.paths import SAMPLE_TEST
 
-from .artifact import artifact_name, remove_stale_temps, sha256, sidecar_path, size_bytes, write_sidecar
+from edge_lmk.files import sha256, size_on_disk
+
+from .artifact import artifact_name, remove_stale_temps, sidecar_path, write_sidecar
 from .inventory import merge, on_disk_entries, previous_entries
 from .parity import Reference, check_artifact, reference, within
 from .report import text_table, write_manifest, write_report
@@ -123,7 +125,7 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
             raise RuntimeError(f"{target.module}.export returned {path}, expected an existing {target.suffix}")
         if not sidecar_path(path).is_file():  # every artifact gets one, even from an exporter that forgot it
             write_sidecar(path, spec, target.format, target.precision)
-        entry.update(path=os.path.relpath(path, out), bytes=size_bytes(path), sha256=sha256(path),
+        entry.update(path=os.path.relpath(path, out), bytes=size_on_disk(path), sha256=sha256(path),
                      sidecar=os.path.relpath(sidecar_path(path), out), export_s=round(time.perf_counter() - t0, 2))
         t1 = time.perf_counter()
         with output_to(log):

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edge_lmk.confidence import calibration_metadata
-from edge_lmk.data.pts import atomic_write_bytes
+from edge_lmk.files import atomic_write_bytes
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes import integrity
-from edge_lmk.runtimes.artifact_meta import artifact_sha256
+from edge_lmk.files import sha256, size_on_disk
 
 SIDECAR_FORMAT = "edge-lmk-artifact/1"
 TEMP_MARK = ".partial"
@@ -108,17 +108,6 @@ def remove_stale_temps(directory: Path) -> list[Path]:
     return stale
 
 
-def _files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-
-
-sha256 = artifact_sha256  # one implementation, shared with the runtimes that verify sidecars
-
-
-def size_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in _files(Path(path)))
-
-
 def sidecar(artifact: Path, spec: ModelSpec, fmt: str, precision: str, extra: dict | None = None) -> dict:
     """The sidecar record: contract, model identity, precision and the artifact's hash."""
     artifact = Path(artifact)
@@ -130,7 +119,7 @@ def sidecar(artifact: Path, spec: ModelSpec, fmt: str, precision: str, extra: di
         "loss": spec.loss,
         "format": fmt,
         "precision": precision,
-        "bytes": size_bytes(artifact),
+        "bytes": size_on_disk(artifact),
         "sha256": sha256(artifact),
         "config": spec.config(),
         "contract": spec.contract.to_dict(),

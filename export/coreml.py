@@ -40,11 +40,12 @@ import torch
 
 from edge_lmk import __version__ as EDGE_LMK_VERSION
 from edge_lmk.compress import config_for, quantize
+from edge_lmk.files import atomic_write_json, sha256, size_on_disk, tool_versions
 from edge_lmk.compress.op_precision import coreml_precision
 from edge_lmk.models import ModelSpec, count_params, fold_batchnorm
 from edge_lmk.runtimes import integrity
 from edge_lmk.runtimes.coreml_runtime import (INPUT_NAME, META_CARD, META_CONTRACT, META_INTEGRITY, OUTPUT_NAMES,
-                                              CoreMLPredictor, package_sha256, sidecar_path)
+                                              CoreMLPredictor, sidecar_path)
 
 from .compression import describe
 
@@ -223,10 +224,6 @@ def smoke_run(package: Path, model: torch.nn.Module, spec: ModelSpec, precision:
 # files
 # ------------------------------------------------------------------------------------------
 
-def package_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def _replace_dir(src: Path, dst: Path, scratch: Path) -> None:
     """Move directory ``src`` to ``dst``; an existing ``dst`` is moved into ``scratch`` first.
 
@@ -244,12 +241,6 @@ def _replace_dir(src: Path, dst: Path, scratch: Path) -> None:
         if previous is not None:
             os.rename(previous, dst)  # put the old artifact back rather than lose it with the scratch dir
         raise
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    from edge_lmk.data.pts import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 # ------------------------------------------------------------------------------------------
@@ -292,15 +283,15 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
         stage = "install"
         info = {"format": SIDECAR_FORMAT, "artifact": out.name, "model": spec.name, "width": str(spec.width),
                 "loss": spec.loss, "precision": precision, "config": spec.config(),
-                "contract": spec.contract.to_dict(), "bytes": package_bytes(staged), "sha256": package_sha256(staged),
+                "contract": spec.contract.to_dict(), "bytes": size_on_disk(staged), "sha256": sha256(staged),
                 "capture": "torch.export", "minimum_deployment_target": "iOS16",
-                "tools": _tool_versions(), "smoke_run": smoke, "op_precision": coreml_precision(mlmodel)}
+                "tools": {**tool_versions(("coremltools", "torch")), "edge_lmk": EDGE_LMK_VERSION}, "smoke_run": smoke, "op_precision": coreml_precision(mlmodel)}
         if precision not in ("fp32", "fp16"):
             info["compression"] = describe(config_for("coreml", precision))
         # Drop a stale sidecar first: its sha256 would reject the new package until rewritten.
         sidecar_path(out).unlink(missing_ok=True)
         _replace_dir(staged, out, scratch)
-        _write_json_atomic(sidecar_path(out), info)
+        atomic_write_json(sidecar_path(out), info, indent=2, sort_keys=True)
     except Exception as e:
         what = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
         raise ExportError(f"{out}: Core ML export failed at stage '{stage}': {what}") from e
@@ -308,8 +299,3 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -
         shutil.rmtree(scratch, ignore_errors=True)
     return out
 
-
-def _tool_versions() -> dict:
-    import coremltools as ct
-
-    return {"coremltools": ct.__version__, "torch": torch.__version__, "edge_lmk": EDGE_LMK_VERSION}

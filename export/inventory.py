@@ -16,7 +16,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge_lmk.runtimes import ArtifactError
-from edge_lmk.runtimes.artifact_meta import artifact_sha256, parse_sidecar
+from edge_lmk.files import sha256
+from edge_lmk.runtimes.artifact_meta import parse_sidecar
 
 # suffix -> manifest format (the Core ML sidecar's own "format" is its schema name)
 FORMAT_OF = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx", ".mlpackage": "coreml"}
@@ -79,7 +80,7 @@ def on_disk_entries(out: Path, previous: list[dict] | None = None) -> tuple[list
             continue
         try:
             side = parse_sidecar(side_path, side_path.read_bytes())
-            sha = artifact_sha256(artifact)
+            sha = sha256(artifact)
         except (ArtifactError, OSError) as e:
             skipped.append(f"{artifact.name}: {e}")
             continue

@@ -2,27 +2,15 @@
 from __future__ import annotations
 
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 
-from edge_lmk.data.pts import atomic_write_bytes
+from edge_lmk.files import atomic_write_bytes, tool_versions
 
 MANIFEST_FORMAT = "edge-lmk-manifest/1"
 COLUMNS = ("model", "format", "precision", "bytes", "nme", "delta NME", "rel", "max px", "status")
 TOL_LABELS = {"delta_nme": "|delta NME|", "max_px": "max px", "rel_delta_nme": "delta NME / fp32 NME",
               "rel_by_width": "by width"}
 TOOLS = ("torch", "executorch", "coremltools", "litert-torch", "ai-edge-litert", "onnx", "onnxscript", "onnxruntime")
-
-
-def tool_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in TOOLS:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def _fmt(v, spec: str, digits: int | None = None) -> str:
@@ -61,7 +49,7 @@ def markdown_table(entries: list[dict]) -> str:
 
 
 def manifest(entries: list[dict], run: dict) -> dict:
-    return {"schema": MANIFEST_FORMAT, **run, "tools": tool_versions(), "artifacts": entries}
+    return {"schema": MANIFEST_FORMAT, **run, "tools": tool_versions(TOOLS), "artifacts": entries}
 
 
 def write_manifest(path: Path, entries: list[dict], run: dict) -> None:
@@ -84,6 +72,6 @@ def write_report(path: Path, entries: list[dict], run: dict) -> None:
         "Tolerances: " + "; ".join(f"{k}: " + " and ".join(f"{TOL_LABELS.get(n, n)} <= {v}" for n, v in t.items()
                                                              if v not in (None, [], ()))
                                    for k, t in run.get("tolerances", {}).items()) + ".", "",
-        "Tools: " + ", ".join(f"{k} {v}" for k, v in tool_versions().items() if v), "",
+        "Tools: " + ", ".join(f"{k} {v}" for k, v in tool_versions(TOOLS).items() if v), "",
     ]
     atomic_write_bytes(path, "\n".join(lines).encode())

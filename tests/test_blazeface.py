@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from edge_lmk import blazeface
 from edge_lmk.blazeface import (FULL_RANGE, MODELS, SHORT_RANGE, BlazeFaceModelError, BlazeFaceRunner, anchors,

@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from edge_lmk.confidence import (REGIONS, Calibration, CalibrationError, MonotoneMap, calibration_for,
                                  calibration_metadata, fit_calibration, fit_monotone, inter_ocular)

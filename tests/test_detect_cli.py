@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from edge_lmk.blazeface import FULL_RANGE
 from edge_lmk.detect import main

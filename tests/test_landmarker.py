@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from edge_lmk.data import ImageFileError, read_image, read_pts, scan_folder
 from edge_lmk.detect_eval import evaluate_photos, landmark_bbox, match_faces, still_video

@@ -9,10 +9,10 @@ cards, i.e. from ``python -m edge_lmk.evaluate --model NAME --data ../shared/dat
 from __future__ import annotations
 
 import argparse
-import os
 from fractions import Fraction
 from pathlib import Path
 
+from ..files import save_figure
 from ..models.registry import list_models
 
 
@@ -83,11 +83,7 @@ def chart(rs: list[dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -7,10 +7,11 @@ Everything inside edge-lmk uses continuous coordinates, in which pixel ``i`` spa
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..files import atomic_write_bytes
 
 N_POINTS = 68
 MATLAB_OFFSET = 0.5
@@ -94,19 +95,3 @@ def write_pts(path: str | os.PathLike, landmarks: np.ndarray) -> None:
     body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in pts)
     text = f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n"
     atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` then rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

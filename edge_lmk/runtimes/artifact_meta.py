@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from ..files import sha256
 from ..contract import DEFAULT_CONTRACT, ContractError, PreprocessContract
 from .base import ArtifactError
 
@@ -97,29 +98,12 @@ def parse_embedded(path: Path, text: str | bytes | None) -> dict | None:
     return meta
 
 
-def artifact_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, or of a directory artifact (relative paths and contents, sorted)."""
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    h = hashlib.sha256()
-    for f in files:
-        if path.is_dir():
-            h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-file_sha256 = artifact_sha256
-
-
 def check_sidecar_hash(path: Path, meta: dict | None, data: bytes | None = None) -> None:
     """A file that differs from what was exported (truncated copy, edited) is refused.
     ``data``: the bytes about to be handed to the runtime (hashed instead of re-reading the file)."""
     if not meta or not meta.get("sha256"):
         return
-    got = hashlib.sha256(data).hexdigest() if data is not None else artifact_sha256(path)
+    got = hashlib.sha256(data).hexdigest() if data is not None else sha256(path)
     if got != meta["sha256"]:
         raise ArtifactError(f"{path}: sha256 does not match its sidecar {Path(path).name}.json "
                             f"(truncated, modified, or the sidecar belongs to another export)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import PreprocessContract
-from .artifact_meta import artifact_sha256, compare_records, parse_contract
+from .artifact_meta import compare_records, parse_contract
 from .base import ArtifactError, Predictor
 from .mil_interpreter import LoadedPackage, MILInterpreter, load_package
 from .verify import verify_package
@@ -69,7 +69,6 @@ def sidecar_path(package: Path) -> Path:
     return package.with_name(package.name + ".json")
 
 
-package_sha256 = artifact_sha256  # the hash export/ writes into the sidecar
 
 
 def verify_sidecar(package: Path) -> bool:
