@@ -53,8 +53,10 @@ class PatchDiscriminator(nn.Module):
         return self.net(torch.cat([image * 2 - 1, heatmaps * HEATMAP_GAIN], 1))
 
 
-# Real pairs' heatmaps: the codec's encoding of the ground truth (the discriminator sees what the loss targets).
-render_laplace = SoftArgmaxCodec.encode
+def render_laplace(target: torch.Tensor, size: int, b: float = 1.0) -> torch.Tensor:
+    """Real pairs' heatmaps: the codec's encoding of the ground truth (the discriminator sees what
+    the loss targets), on the crop-resolution grid the discriminator takes."""
+    return SoftArgmaxCodec().encode(target, size, b)
 
 
 def d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cli import ArgumentParser, cli_main, writable_dir
+from .cli import ArgumentParser, UserError, cli_main, writable_dir
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
@@ -127,6 +127,11 @@ def prepare_run(cfg: TrainConfig) -> tuple[TrainConfig, ModelSpec, Path]:
     """The model, the config as recorded (beta resolved) and the run folder; UserError if the folder holds a run
     this config would not continue. Runs before any data is loaded and writes nothing."""
     spec = make_spec(cfg)
+    stride = spec.build().head.stride
+    if cfg.unlabeled and stride != 1:
+        # the discriminator judges (crop, heatmaps) pairs at the crop's resolution
+        raise UserError(f"--unlabeled (the LaplaceKL+D branch) needs heatmaps at the crop's resolution; the "
+                        f"{cfg.family} family's are {stride}x coarser")
     cfg = replace(cfg, beta=spec.beta)  # recorded in args.json and the card as the value actually used
     out = Path(cfg.out or f"runs/{spec.name}")
     check_resume(out, cfg.to_json(), DEFAULTS.to_json(), spec.config())

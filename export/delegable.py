@@ -63,7 +63,7 @@ class DelegableNet(nn.Module):
             attr, up_channels = hints.nearest_upsample
             if max(up_channels) <= MAX_UP_CHANNELS:
                 setattr(self.generator, attr, NearestUp2x(up_channels))
-        self.head = DelegableSoftArgmax(model.head, size)
+        self.head = DelegableSoftArgmax(model.head, size // model.head.stride)
         # softmax(beta * z) with beta folded into the layers that make z: one multiply of
         # 68x6400 logits less per call, exact up to float rounding.
         if self.head.beta != 1.0:

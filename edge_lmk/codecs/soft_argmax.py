@@ -5,7 +5,10 @@ per-axis spread, E|x - mean| (``laplace``, the Laplace scale) or E(x - mean)^2 (
 Encode: landmarks -> the Laplace(landmark, b) densities the LaplaceKL loss compares against in
 closed form, rendered on the grid (the discriminator's real heatmaps).
 
-Coordinates are continuous heatmap pixels: pixel i spans [i, i+1), its centre is i + 0.5.
+Coordinates are continuous crop pixels: crop pixel i spans [i, i+1). Heatmaps may be coarser
+than the crop by an integer ``stride`` (a family's ``heatmap_stride``): heatmap pixel i then covers
+crop pixels [i*stride, (i+1)*stride) and its centre is (i + 0.5) * stride, so decoding stays
+exact and sub-pixel on the coarser grid and every output is in crop pixels whatever the stride.
 Three forms of the same decode, one place:
 
 - ``SoftArgmaxCodec`` (an ``nn.Module``: the ``head`` of every ``LandmarkNet``): ``forward`` is the
@@ -22,9 +25,9 @@ import torch.nn.functional as F
 SCALE_KINDS = ("laplace", "gaussian")
 
 
-def pixel_centres(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(n,) coordinates of pixel centres in continuous convention: i + 0.5."""
-    return torch.arange(n, device=device, dtype=dtype) + 0.5
+def pixel_centres(n: int, device=None, dtype=torch.float32, stride: int = 1) -> torch.Tensor:
+    """(n,) crop coordinates of the centres of n heatmap pixels of ``stride`` crop pixels: (i + 0.5) * stride."""
+    return (torch.arange(n, device=device, dtype=dtype) + 0.5) * stride
 
 
 def spatial_softmax(logits: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
@@ -33,8 +36,9 @@ def spatial_softmax(logits: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return torch.softmax(logits.reshape(b, k, h * w) * beta, dim=-1).reshape(b, k, h, w)
 
 
-def soft_argmax(probs: torch.Tensor, kind: str = "laplace") -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,K,H,W) probabilities -> mean (B,K,2) and per-axis spread (B,K,2), both (x, y).
+def soft_argmax(probs: torch.Tensor, kind: str = "laplace", stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,K,H,W) probabilities -> mean (B,K,2) and per-axis spread (B,K,2), both (x, y), in crop
+    pixels (heatmap pixels of ``stride`` crop pixels).
 
     Spread is E|x - mean| for ``laplace`` (the Laplace scale b) and E(x - mean)^2 for
     ``gaussian`` (the variance). Marginals make this exact and cheaper than 2-D sums.
@@ -42,8 +46,8 @@ def soft_argmax(probs: torch.Tensor, kind: str = "laplace") -> tuple[torch.Tenso
     h, w = probs.shape[-2:]
     px = probs.sum(dim=2)  # (B,K,W)
     py = probs.sum(dim=3)  # (B,K,H)
-    xs = pixel_centres(w, probs.device, probs.dtype)
-    ys = pixel_centres(h, probs.device, probs.dtype)
+    xs = pixel_centres(w, probs.device, probs.dtype, stride)
+    ys = pixel_centres(h, probs.device, probs.dtype, stride)
     mx = (px * xs).sum(-1)
     my = (py * ys).sum(-1)
     dx = xs - mx.unsqueeze(-1)
@@ -58,19 +62,24 @@ def soft_argmax(probs: torch.Tensor, kind: str = "laplace") -> tuple[torch.Tenso
 
 
 class SoftArgmaxCodec(nn.Module):
-    """Heatmap logits (B,K,H,W) <-> landmarks (B,K,2) in heatmap pixels. No parameters."""
+    """Heatmap logits (B,K,H,W) <-> landmarks (B,K,2) in crop pixels. No parameters.
 
-    def __init__(self, beta: float = 1.0, kind: str = "laplace"):
+    ``stride``: crop pixels per heatmap pixel (1: heatmaps at the crop's resolution)."""
+
+    def __init__(self, beta: float = 1.0, kind: str = "laplace", stride: int = 1):
         super().__init__()
         if kind not in SCALE_KINDS:
             raise ValueError(f"unknown scale kind {kind!r}; expected one of {SCALE_KINDS}")
+        if int(stride) != stride or stride < 1:
+            raise ValueError(f"heatmap stride must be a positive integer, got {stride!r}")
         self.beta = float(beta)
         self.kind = kind
+        self.stride = int(stride)
 
     def forward(self, logits: torch.Tensor):
         """Training decode -> (mean (B,K,2), per-axis spread (B,K,2), probabilities (B,K,H,W))."""
         probs = spatial_softmax(logits, self.beta)
-        mean, spread = soft_argmax(probs, self.kind)
+        mean, spread = soft_argmax(probs, self.kind, self.stride)
         return mean, spread, probs
 
     def deploy(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,11 +87,11 @@ class SoftArgmaxCodec(nn.Module):
         mean, spread, _ = self(logits)
         return mean, spread.mean(-1)
 
-    @staticmethod
-    def encode(landmarks: torch.Tensor, size: int, b: float = 1.0) -> torch.Tensor:
-        """(B,K,2) landmarks -> (B,K,size,size) Laplace(landmark, b) densities summing to 1 (separable:
-        the product of the two per-axis densities on the pixel centres)."""
-        xs = pixel_centres(size, landmarks.device, landmarks.dtype)
+    def encode(self, landmarks: torch.Tensor, size: int, b: float = 1.0) -> torch.Tensor:
+        """(B,K,2) landmarks (crop px) -> (B,K,size,size) Laplace(landmark, b) densities on the
+        ``size`` x ``size`` heatmap grid, summing to 1 (separable: the product of the two per-axis
+        densities at the heatmap pixel centres; ``b`` in crop pixels)."""
+        xs = pixel_centres(size, landmarks.device, landmarks.dtype, self.stride)
         px = torch.softmax(-(xs - landmarks[..., 0:1]).abs() / b, -1)  # (B,K,W)
         py = torch.softmax(-(xs - landmarks[..., 1:2]).abs() / b, -1)  # (B,K,H)
         return py.unsqueeze(-1) * px.unsqueeze(-2)
@@ -103,15 +112,16 @@ class DelegableSoftArgmax(nn.Module):
     """``codec.deploy`` with linear layers for every sum, so XNNPACK runs it (it has no ``sum``).
 
     (B,K,H,W) logits -> landmarks (B,K,2) and scale (B,K). Requires H == W == ``size`` (square
-    heatmaps) so the x and y marginals share one set of constants: three small weight rows
-    instead of 68x80 tables. Exact up to summation order (tests: landmarks within 1e-3 px).
+    heatmaps, ``size`` = crop side / ``codec.stride``) so the x and y marginals share one set of
+    constants: three small weight rows instead of 68x80 tables. Exact up to summation order
+    (tests: landmarks within 1e-3 px).
     """
 
     def __init__(self, codec: SoftArgmaxCodec, size: int):
         super().__init__()
         self.beta = codec.beta
         self.kind = codec.kind
-        centres = pixel_centres(size)
+        centres = pixel_centres(size, stride=codec.stride)
         self.register_buffer("ones_row", torch.ones(1, size))      # sum over one axis
         self.register_buffer("centres_row", centres.view(1, size))  # E[x]
         self.register_buffer("ones_col", torch.ones(size, 1))      # mean -> (.., size) row

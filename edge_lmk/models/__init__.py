@@ -7,6 +7,7 @@ from .registry import (REGISTRY, WIDTHS, ModelLoadError, ModelSpec, default_mode
 # Generator families: one line each (their folder registers the builder and the model names).
 from .recombinator import family as _recombinator  # noqa: E402,F401  (first: the default family)
 from .table1 import family as _table1  # noqa: E402,F401
+from .fast import family as _fast  # noqa: E402,F401
 
 __all__ = ["FAMILIES", "ExportHints", "export_hints", "register_family", "LandmarkNet", "RecombinatorGenerator",
            "branch_channels", "count_params", "fold_batchnorm", "REGISTRY", "WIDTHS", "ModelLoadError", "ModelSpec",

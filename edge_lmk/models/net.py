@@ -28,7 +28,8 @@ class LandmarkNet(nn.Module):
 
             generator = RecombinatorGenerator(width, num_landmarks, dropout, block_channels, head_hidden)
         self.generator = generator
-        self.head = SoftArgmaxCodec(beta, scale_kind)
+        # a family whose heatmaps are coarser than the crop says so (``heatmap_stride``); outputs stay in crop px
+        self.head = SoftArgmaxCodec(beta, scale_kind, stride=getattr(generator, "heatmap_stride", 1))
         # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
         # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
         # keeps the starting heatmaps as flat as with beta = 1.

@@ -1,0 +1,72 @@
+"""The fast family: a generator laid out for latency first (issue: speed), measured in
+``../shared/notes/fast-calibration.md`` before it was built.
+
+At these sizes the cost is set by the resolution the network works at, not by its parameter
+count: the 80x80 decoder stage and the 68x80x80 heatmap of the other families cost more than
+their convolutions. So this one never works at 80x80:
+
+- encoder: three stride-2 3x3 convs (BN, LeakyReLU 0.2), 80 -> 40 -> 20 -> 10 px, with C, 2C, 2C
+  channels (C = 128w: 8 at 1/16, 16 at 1/8);
+- decoder: nearest 2x upsampling of the coarse path, concatenation with the encoder's output at
+  that resolution, a 3x3 conv (BN, LeakyReLU) -- 10 -> 20 -> 40 px; dropout on the two coarse stages;
+- heatmaps: a 1x1 conv to K logits at **40x40** (stride 2). The codec's soft-argmax stays
+  sub-pixel on the coarser grid and returns crop pixels (``SoftArgmaxCodec(stride=2)``).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+import torch.nn as nn
+
+from ..family import ExportHints
+
+LEAKY_SLOPE = 0.2
+FULL_CHANNELS = 128  # C at width 1; 1/16 -> 8 and 1/8 -> 16, the two layouts the notes timed
+MIN_CHANNELS = 4
+HEATMAP_STRIDE = 2  # 80 px crop -> 40x40 heatmaps
+
+
+def fast_channels(width: Fraction | float) -> int:
+    return max(MIN_CHANNELS, round(FULL_CHANNELS * float(width)))
+
+
+class ConvBNAct(nn.Sequential):
+    """k x k conv (stride s) -> BN -> LeakyReLU(0.2) [-> Dropout2d]; BN folds into the conv at export."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, dropout: float = 0.0):
+        layers = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+                  nn.LeakyReLU(LEAKY_SLOPE)]
+        if dropout > 0:
+            layers.append(nn.Dropout2d(dropout))
+        super().__init__(*layers)
+
+
+class FastGenerator(nn.Module):
+    """(B,3,80,80) RGB in [0,1] -> (B,K,40,40) heatmap logits (``heatmap_stride`` 2)."""
+
+    heatmap_stride = HEATMAP_STRIDE
+
+    def __init__(self, width: Fraction | float = Fraction(1, 8), num_landmarks: int = 68, dropout: float = 0.2):
+        super().__init__()
+        c = fast_channels(width)
+        self.channels = c
+        self.enc1 = ConvBNAct(3, c, stride=2)                     # 40 px
+        self.enc2 = ConvBNAct(c, 2 * c, stride=2)                 # 20 px
+        self.enc3 = ConvBNAct(2 * c, 2 * c, stride=2, dropout=dropout)  # 10 px
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.dec2 = ConvBNAct(4 * c, 2 * c, dropout=dropout)      # 20 px: [up(enc3), enc2]
+        self.dec1 = ConvBNAct(3 * c, c)                           # 40 px: [up(dec2), enc1]
+        self.to_heatmaps = nn.Conv2d(c, num_landmarks, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([self.up(e3), e2], 1))
+        d1 = self.dec1(torch.cat([self.up(d2), e1], 1))
+        return self.to_heatmaps(d1)
+
+    def export_hints(self) -> ExportHints:
+        # the shared upsample sees enc3 (2C) and dec2 (2C) outputs
+        return ExportHints(logit_layers=("to_heatmaps",), nearest_upsample=("up", (2 * self.channels,)))
