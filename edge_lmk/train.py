@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import csv
 import json
 import math
@@ -80,23 +79,23 @@ def make_spec(cfg: TrainConfig) -> ModelSpec:
                      adversarial=adversarial, family=cfg.family)
 
 
-class EMA:
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.updates = 0
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+def make_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """Exponential moving average of the weights and buffers (batch-norm statistics), validated and
+    saved as ``best.pt``: torch's ``AveragedModel`` with a decay that warms up as min(decay,
+    (1 + k) / (10 + k)) at the k-th update, so early epochs are usable. The first update copies the
+    model; integer buffers (BN's ``num_batches_tracked``) are copied, not averaged."""
+    from torch.optim.swa_utils import AveragedModel
 
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module):
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))  # warm-up so early epochs are usable
-        for e, m in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.mul_(d).add_(m.detach(), alpha=1 - d)
-            else:
-                e.copy_(m)
+    def ema_avg(avg: torch.Tensor, current: torch.Tensor, n_averaged: torch.Tensor) -> torch.Tensor:
+        if not avg.is_floating_point():
+            return current
+        d = min(decay, (2 + float(n_averaged)) / (11 + float(n_averaged)))  # update k = n_averaged + 1
+        return avg * d + current * (1 - d)
+
+    ema = AveragedModel(model, avg_fn=ema_avg, use_buffers=True).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
 
 
 @torch.no_grad()
@@ -193,7 +192,7 @@ def train(cfg: TrainConfig) -> None:
     total_steps = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     start_epoch, best_nme, history = 0, float("inf"), []
-    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
+    ema = make_ema(model, cfg.ema) if cfg.ema > 0 else None
     adv = None
     if cfg.unlabeled:
         from .adversarial import PatchDiscriminator
@@ -213,8 +212,8 @@ def train(cfg: TrainConfig) -> None:
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         if ema and state.get("ema_state_dict"):
-            ema.model.load_state_dict(state["ema_state_dict"])
-            ema.updates = state.get("ema_updates", 0)
+            ema.module.load_state_dict(state["ema_state_dict"])
+            ema.n_averaged.fill_(state.get("ema_updates", 0))
         if adv and state.get("disc"):
             adv["D"].load_state_dict(state["disc"])
             adv["opt"].load_state_dict(state["disc_opt"])
@@ -231,7 +230,7 @@ def train(cfg: TrainConfig) -> None:
                 raise SystemExit(f"{cfg.init_from}: weights do not fit {spec.name} "
                                  f"(missing {missing}, unexpected {unexpected})")
             if ema:
-                ema.model.load_state_dict(model.state_dict())
+                ema.module.load_state_dict(model.state_dict())
             print(f"initialised from {cfg.init_from}")
     atomic_write_bytes(out / "args.json", json.dumps(cfg.to_json(), indent=2).encode())
 
@@ -243,7 +242,7 @@ def train(cfg: TrainConfig) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     t_start = time.time()
-    eval_model = ema.model if ema else model
+    eval_model = ema.module if ema else model
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
@@ -275,7 +274,7 @@ def train(cfg: TrainConfig) -> None:
                 loss.backward()
                 opt.step()
                 if ema:
-                    ema.update(model)
+                    ema.update_parameters(model)
                 run_loss += loss.item()
                 bar.set_postfix(loss=f"{run_loss / (b + 1):.4f}", refresh=False)
         except KeyboardInterrupt:
@@ -291,8 +290,8 @@ def train(cfg: TrainConfig) -> None:
             save_checkpoint(best_path, eval_model, spec, {"epoch": epoch + 1, "val_nme": best_nme,
                                                           "train_args": cfg.to_json()})
         save_checkpoint(last_path, model, spec, {
-            "optimizer": opt.state_dict(), "ema_state_dict": ema.model.state_dict() if ema else None,
-            "ema_updates": ema.updates if ema else 0,
+            "optimizer": opt.state_dict(), "ema_state_dict": ema.module.state_dict() if ema else None,
+            "ema_updates": int(ema.n_averaged) if ema else 0,
             "disc": adv["D"].state_dict() if adv else None, "disc_opt": adv["opt"].state_dict() if adv else None,
             "epoch": epoch + 1, "best_val_nme": best_nme, "history": history,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}})

@@ -85,3 +85,29 @@ def test_unknown_model_and_missing_artifact(tmp_path):
         load_predictor("no_such_model")
     with pytest.raises(ArtifactError, match=r"x\.pte: artifact not found"):
         load_predictor(str(tmp_path / "x.pte"))
+
+
+def test_ema_is_averaged_model_with_warm_up():
+    """The EMA is torch's AveragedModel: the first update copies the model, the k-th averages with
+    decay min(decay, (1 + k) / (10 + k)), buffers (BN statistics) included, integer buffers copied."""
+    import torch
+
+    from edge_lmk.train import make_ema
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
+    ema = make_ema(net, 0.998)
+    values = [1.0, 3.0, 7.0]
+    expect = None
+    for k, v in enumerate(values, start=1):
+        with torch.no_grad():
+            net[0].weight.fill_(v)
+            net[1].running_mean.fill_(2 * v)
+            net[1].num_batches_tracked.fill_(k)
+        ema.update_parameters(net)
+        d = min(0.998, (1 + k) / (10 + k))
+        expect = v if k == 1 else d * expect + (1 - d) * v
+    sd = ema.module.state_dict()
+    torch.testing.assert_close(sd["0.weight"], torch.full_like(sd["0.weight"], expect))
+    torch.testing.assert_close(sd["1.running_mean"], torch.full_like(sd["1.running_mean"], 2 * expect))
+    assert int(sd["1.num_batches_tracked"]) == 3 and int(ema.n_averaged) == 3
+    assert not any(p.requires_grad for p in ema.parameters())
