@@ -99,7 +99,7 @@ TARGETS: tuple[Target, ...] = (
     Target("executorch", "int8", ".pte", "export.executorch", INT8,
            note="PT2E XNNPACK quantizer: int8 convs, fp32 head"),
     Target("tflite", "int8", ".tflite", "export.tflite", INT8,
-           note="ai-edge-quantizer static int8: int8 convs/pool/resize, fp32 head, float I/O"),
+           note="litert-quantizer static int8: int8 convs/pool/resize, fp32 head, float I/O"),
     Target("coreml", "int8-weights", ".mlpackage", "export.coreml", INT8,
            note="coremltools.optimize linear int8 weights, fp32 compute"),
     Target("coreml", "palettized-8bit", ".mlpackage", "export.coreml", INT8,

@@ -8,10 +8,10 @@ The input stays NCHW (1,3,S,S) as the contract says: litert-torch inserts the la
 transposes itself, so callers feed exactly what the other runtimes get.
 
 fp16 is litert-torch's ``full_fp16_recipe``: weights stored as float16 and dequantized
-once at load (ai-edge-quantizer FLOAT_CAST, weight-only). Activations stay float32 on CPU;
+once at load (litert-torch's FLOAT_CAST, weight-only). Activations stay float32 on CPU;
 the GPU delegate runs such models in fp16. It halves the weights, not the arithmetic.
 
-int8 is ai-edge-quantizer static int8 on that float model (``edge_lmk.compress.quantize`` with
+int8 is litert-quantizer static int8 on that float model (``edge_lmk.compress.quantize`` with
 ``Int8Config("litert")``, calibrated on training faces): CONV_2D, MAX_POOL_2D and
 RESIZE_NEAREST_NEIGHBOR run as int8 kernels; the head (softmax, expectation, scale) stays
 float32, and the input/outputs stay float32 as the contract says. The sidecar's
@@ -64,7 +64,7 @@ def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: s
             model: torch.nn.Module | None = None) -> bytes:
     """ExportedProgram -> .tflite flatbuffer bytes with signature ``image`` -> ``landmarks``, ``scale``.
 
-    With an ``Int8Config`` the float flatbuffer is then quantized by ai-edge-quantizer (``model``:
+    With an ``Int8Config`` the float flatbuffer is then quantized by litert-quantizer (``model``:
     the float model, whose family declares any float-only layers)."""
     import litert_torch
 

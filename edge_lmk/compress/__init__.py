@@ -64,7 +64,7 @@ def quantize(obj: Any, config, spec=None, calibration=None, model=None) -> Any:
     - ``Int8Config("xnnpack")``: ``obj`` is a float ``torch.export.ExportedProgram``; returns the
       converted PT2E ``GraphModule`` (re-export it, then lower to XNNPACK).
     - ``Int8Config("litert")``: ``obj`` is a float ``.tflite`` flatbuffer (bytes); returns the
-      ai-edge-quantizer int8 flatbuffer.
+      litert-quantizer int8 flatbuffer.
       For both, ``calibration`` is (N,3,S,S) crops, or None to cut ``config.calibration``
       training faces by ``spec.contract``.
     - ``CoreMLWeightConfig``: ``obj`` is a ``coremltools.models.MLModel``; returns a new one.

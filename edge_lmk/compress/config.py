@@ -36,7 +36,7 @@ class Int8Config:
     convolutions; the soft-argmax head (softmax, expectation, scale) is never quantized.
 
     ``backend``: ``xnnpack`` = PT2E with the XNNPACK quantizer (ExecuTorch); ``litert`` =
-    ai-edge-quantizer static int8 on the float .tflite (see ``litert_aeq`` for why not PT2E).
+    litert-quantizer static int8 on the float .tflite (see ``litert_aeq`` for why not PT2E).
 
     ``heatmap_conv``: quantize the final 1x1 ``to_heatmaps`` conv too (its output feeds the softmax
     logits directly, so its int8 output step becomes a logit step; measured in the README table).

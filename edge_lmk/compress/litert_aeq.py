@@ -1,13 +1,13 @@
-"""LiteRT int8: ai-edge-quantizer static int8 on the float .tflite, op types chosen so the head stays float.
+"""LiteRT int8: litert-quantizer static int8 on the float .tflite, op types chosen so the head stays float.
 
 Why not litert-torch's PT2E path: its STATIC Q/DQ conversion turns the graph input into an
 int8 tensor, which breaks the contract's float32 ``image`` input (and every runtime that feeds
-it). ai-edge-quantizer quantizes an existing float model and keeps float I/O, inserting
+it). litert-quantizer quantizes an existing float model and keeps float I/O, inserting
 QUANTIZE/DEQUANTIZE at the boundaries of the quantized region.
 
 Only generator op types are listed (``INT8_OPS``); SOFTMAX, SUM, MUL, SUB, ABS, MEAN and the
 head's CONCATENATION are never in the recipe, so they run in float32. LEAKY_RELU has no int8
-implementation in ai-edge-quantizer's policy and stays float between the int8 convolutions.
+implementation in litert-quantizer's policy and stays float between the int8 convolutions.
 """
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def quantize_tflite(float_model: bytes, config: Int8Config, calibration: np.ndar
                     float_weights: list[np.ndarray] = (), input_name: str = "image") -> bytes:
     """Static int8 (per-channel weights, per-tensor activations) of the generator ops; the convs
     carrying ``float_weights`` (the family's float-only layers, ``compress.float_layers``) stay float."""
-    from ai_edge_quantizer import qtyping, quantizer
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+    from litert_quantizer import qtyping, quantizer
+    from litert_quantizer.algorithm_manager import AlgorithmName
 
     granularity = qtyping.QuantGranularity.CHANNELWISE if config.per_channel else qtyping.QuantGranularity.TENSORWISE
     qt = quantizer.Quantizer(bytearray(float_model))
