@@ -19,7 +19,8 @@ def save(fig, path: Path) -> Path:
 
 
 def label(p: dict) -> str:
-    return f"{p['width']} {p['format']} {p['precision']}"
+    return f"{p['key'].split('/')[0]} {p['format']} {p['precision']}" if "key" in p else \
+        f"{p['width']} {p['format']} {p['precision']}"
 
 
 def _point(ax, p: dict, x: float, y: float) -> None:
@@ -54,12 +55,19 @@ def nme_vs_size(points: list[dict], path: Path) -> Path:
     return save(fig, path)
 
 
-def nme_vs_latency(points: list[dict], path: Path, threads: int) -> tuple[Path, list[dict]]:
-    """points: dicts with width, format, precision, median (ms), nme. Marks and returns the Pareto front."""
+def nme_vs_latency(points: list[dict], path: Path, threads: int,
+                   peers: list[dict] = ()) -> tuple[Path, list[dict]]:
+    """points: dicts with width, format, precision, median (ms), nme. Marks and returns the Pareto front.
+    ``peers``: dicts with label, median, nme, measured (latency timed in this run, else quoted): black stars."""
     front = pareto_front(points, "median", "nme")
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     for p in points:
         _point(ax, p, p["median"], p["nme"])
+    for p in peers:
+        ax.scatter(p["median"], p["nme"], marker="*", s=160, zorder=5, color="black" if p["measured"] else "white",
+                   edgecolors="black")
+        ax.annotate(p["label"] + ("" if p["measured"] else " (latency quoted)"), (p["median"], p["nme"]),
+                    fontsize=6, xytext=(6, -10), textcoords="offset points")
     if front:
         ax.step([p["median"] for p in front], [p["nme"] for p in front], where="post", color="black", lw=1,
                 ls="--", zorder=2, label="Pareto front")

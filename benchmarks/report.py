@@ -55,6 +55,7 @@ class Report:
         self.peak = {p["threads"]: p["gflops"] for p in results["cost"]["peak"] if "gflops" in p}
         self.eager = {(x["width"], x["threads"]): x["latency_ms"]["median"] for x in self.rows
                       if x["role"] == "baseline"}
+        self.reference_ms = {x["threads"]: x["latency_ms"]["median"] for x in self.rows if x["role"] == "reference"}
         counts = results["settings"]["thread_counts"]
         self.one = 1 if 1 in counts else min(counts)
 
@@ -70,6 +71,11 @@ class Report:
     def speedup(self, row: dict) -> float | None:
         e = self.eager.get((row["width"], row["threads"]))
         return None if e is None or row["role"] == "reference" else e / row["latency_ms"]["median"]
+
+    def vs_reference(self, row: dict) -> float | None:
+        """Row median / MediaPipe's median at the same thread count: the ratio that holds across machines."""
+        ref = self.reference_ms.get(row["threads"])
+        return None if ref is None or row["role"] == "reference" else row["latency_ms"]["median"] / ref
 
     def regenerate(self) -> str:
         return f"Regenerate: `{self.r['command']}` then `{self.regen}`."
@@ -162,11 +168,11 @@ class Report:
 
     def latency(self) -> list[str]:
         head = ["row", "runtime", "threads", "load ms", "first ms", "min ms", "median ms", "p90 ms", "p99 ms", "runs",
-                "peak RSS MiB", "size KiB", "x eager", "GFLOP/s", "% peak", "OS threads"]
+                "peak RSS MiB", "size KiB", "x eager", "x MediaPipe", "GFLOP/s", "% peak", "OS threads"]
         rows = []
         for x in self.r["latency"]:
             if x["status"] != "ok":
-                rows.append([x["key"], x["runtime"], str(x["threads"]), *[""] * 12, f"{x['status']}: {x['error']}"])
+                rows.append([x["key"], x["runtime"], str(x["threads"]), *[""] * 13, f"{x['status']}: {x['error']}"])
                 continue
             lat = x["latency_ms"]
             frac = self.peak_fraction(x)
@@ -175,6 +181,7 @@ class Report:
                          fmt(lat["min"]), fmt(lat["median"]), fmt(lat["p90"]), fmt(lat["p99"]),
                          str(lat["runs"]) + (" (time-capped)" if x.get("time_capped") else ""),
                          fmt(x.get("peak_rss_mb"), ".0f"), fmt(x["bytes"] / 1024, ".1f"), fmt(self.speedup(x), ".1f"),
+                         fmt(self.vs_reference(x), ".2f"),
                          fmt(self.gflops(x), ".2f"), fmt(None if frac is None else 100 * frac, ".1f"),
                          fmt(x.get("os_threads"), "d")])
         s = self.r["settings"]
@@ -184,11 +191,12 @@ class Report:
                   f"{s['target_s']} s at least (a row stops after {s.get('max_s')} s whatever its count: time-capped); "
                   f"median/p90/p99 of per-call times ({s['timer']}). Peak RSS = VmHWM of "
                   f"that process (runtime + model + Python). min is the fastest call, the least disturbed by other load. x eager = PyTorch eager median / row median at the same "
-                  f"thread count. GFLOP/s = 2 x conv MACs / median; % peak against the measured GEMM peak at the same "
+                  f"thread count. x MediaPipe = row median / the MediaPipe reference's median at the same thread count (below 1: faster; "
+                  f"the ratio, not the absolute time, is what carries over to other machines). GFLOP/s = 2 x conv MACs / median; % peak against the measured GEMM peak at the same "
                   f"thread count (see Cost model). OS threads = threads in the process at the end (a check that the "
                   f"thread setting took).")
         return ["## Latency, memory, size", "", self.regenerate(), "", method, "",
-                md_table(head, rows, set(range(2, 16))), "", "![latency per runtime and thread count](latency.png)", ""]
+                md_table(head, rows, set(range(2, 17))), "", "![latency per runtime and thread count](latency.png)", ""]
 
     def accuracy(self) -> list[str]:
         a = self.r.get("accuracy")
@@ -288,6 +296,18 @@ def accuracy_points(rep: Report) -> list[dict]:
     return pts
 
 
+def peer_points(rep: Report) -> list[dict]:
+    """MediaPipe at its latency measured in this run and dlib at its quoted ratio to it, with the NMEs the
+    peers are known for on 300-W common (``benchmarks/peers.py``); none without a MediaPipe row."""
+    from .peers import PEERS
+
+    ref = rep.reference_ms.get(rep.one)
+    if ref is None:
+        return []
+    return [{"label": p["label"], "nme": p["nme_common"], "median": ref * p.get("latency_vs_mediapipe", 1.0),
+             "measured": "latency_vs_mediapipe" not in p} for p in PEERS.values()]
+
+
 def write_charts(rep: Report, devs: list[Device], out: Path) -> list[dict]:
     """All PNGs; returns the Pareto front for the report text."""
     if rep.rows:
@@ -296,7 +316,7 @@ def write_charts(rep: Report, devs: list[Device], out: Path) -> list[dict]:
     front: list[dict] = []
     if pts:
         charts.nme_vs_size(pts, out / "nme_vs_size.png")
-        _, front = charts.nme_vs_latency(pts, out / "nme_vs_latency.png", rep.one)
+        _, front = charts.nme_vs_latency(pts, out / "nme_vs_latency.png", rep.one, peer_points(rep))
     data = (rep.r.get("accuracy") or {}).get("data_kind", "")
     for w in rep._widths_with_accuracy():
         curves = {k: np.asarray(e["per_face_nme"]) for k, e in rep.acc.items() if e["width"] == w

@@ -13,9 +13,11 @@ p99), and reads its peak RSS (VmHWM). Also measured: this CPU's fp32 GEMM peak a
 thread counts, MACs and parameters per width, and per-face NME of every row on the test
 data (300-W test_common from ../shared/data when present, else the bundled sample).
 
-A MediaPipe ``face_landmark.tflite`` given by ``--reference-tflite`` or
-``EDGE_LMK_MEDIAPIPE_TFLITE`` is timed in LiteRT as a peer reference row (latency only: it
-predicts 468 points, not 68). See benchmarks/README.md for the one-time extraction.
+MediaPipe's ``face_landmark.tflite`` is timed in LiteRT as a peer reference row in every run
+that has it (``--reference-tflite``, ``EDGE_LMK_MEDIAPIPE_TFLITE``, or by default the extracted
+``third_party/mediapipe/face_landmark.tflite``; ``--no-reference`` leaves it out); the report
+gives every row's latency as a ratio to it (latency only: it predicts 468 points, not 68). See
+benchmarks/README.md for the one-time extraction.
 
 Timings are only as quiet as the machine: run it when nothing else is busy. results.json
 is rewritten after every row, so an interrupted run leaves a valid, incomplete file.
@@ -95,8 +97,15 @@ def resolve_artifacts(given: str | None) -> tuple[Path | None, dict | None, str 
     return None, None, how_to_export(DEFAULT_ARTIFACTS)
 
 
-def resolve_reference(given: str | None) -> Path | None:
-    value = given or os.environ.get(REFERENCE_ENV)
+def resolve_reference(given: str | None, off: bool = False) -> Path | None:
+    """``--reference-tflite``, else ``$EDGE_LMK_MEDIAPIPE_TFLITE``, else the extracted
+    ``third_party/mediapipe/face_landmark.tflite`` when present: MediaPipe is in every run that can have it."""
+    from edge_lmk import peer_presence
+
+    if off:
+        return None
+    default = peer_presence.DEFAULT_PATH
+    value = given or os.environ.get(REFERENCE_ENV) or (str(default) if default.is_file() else None)
     if not value:
         return None
     path = Path(value)
@@ -143,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="thread counts (default: 1 and os.cpu_count())")
     ap.add_argument("--data", default=None, help="300-W layout folder for NME (default: shared test_common, "
                                                  "else the bundled sample)")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="do not time MediaPipe even where its model is extracted (third_party/mediapipe/)")
     ap.add_argument("--reference-tflite", default=None,
                     help=f"MediaPipe face_landmark.tflite to time as a peer reference (or set {REFERENCE_ENV})")
     ap.add_argument("--no-accuracy", action="store_true", help="skip the per-face NME pass")
@@ -158,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if note:
         print(f"note: {note}", file=sys.stderr)
-    reference = resolve_reference(args.reference_tflite)
+    reference = resolve_reference(args.reference_tflite, args.no_reference)
     specs = shipped_specs(args.models)
     names = {s.name for s in specs}
     arts = artifact_jobs(manifest, art_dir, names) if manifest else []

@@ -75,7 +75,7 @@ def results_dir(artifacts, tmp_path_factory) -> Path:
     """One quick end-to-end run of the CLI on the subset (subprocess workers, accuracy on the sample)."""
     out = tmp_path_factory.mktemp("bench")
     rc = run.main(["--artifacts", str(artifacts), "--out", str(out), "--quick", "--models", MODEL, "--threads", "1",
-                   "--no-floor"])
+                   "--no-floor", "--no-reference"])  # the same rows on machines with and without MediaPipe
     assert rc == 0
     return out
 
@@ -311,3 +311,39 @@ def test_default_plan_is_one_model_per_shipped_width():
     assert len(shipped_specs(["all"])) == len(list_models()) > len(default)
     with pytest.raises(SystemExit, match="not shipped"):
         shipped_specs(["laplacekl_w3"])
+
+
+def test_mediapipe_is_the_default_reference_where_extracted(monkeypatch, tmp_path):
+    """Issue 19: MediaPipe is in every run that can have it. With no flag and no environment variable
+    the extracted third_party/ copy is used; --no-reference leaves it out; no copy, no row."""
+    from edge_lmk import peer_presence
+
+    fake = tmp_path / "face_landmark.tflite"
+    fake.write_bytes(b"TFL3")
+    monkeypatch.delenv(run.REFERENCE_ENV, raising=False)
+    monkeypatch.setattr(peer_presence, "DEFAULT_PATH", fake)
+    assert run.resolve_reference(None) == fake
+    assert run.resolve_reference(None, off=True) is None
+    monkeypatch.setattr(peer_presence, "DEFAULT_PATH", tmp_path / "absent.tflite")
+    assert run.resolve_reference(None) is None
+
+
+def test_report_gives_every_row_as_a_ratio_to_mediapipe(results_dir):
+    """Every timed row gets median / MediaPipe's median at the same thread count, in the latency table,
+    and the NME-vs-latency chart gets the peers at MediaPipe's measured latency."""
+    from benchmarks.report import Report, peer_points
+
+    res = json.loads((results_dir / "results.json").read_text())
+    ok = [x for x in res["latency"] if x["status"] == "ok"]
+    ref = copy.deepcopy(ok[0])
+    ref.update(key="mediapipe_face_landmark/tflite/fp32", role="reference", width=None)
+    ref["latency_ms"]["median"] = 2 * ok[0]["latency_ms"]["median"]
+    res["latency"].append(ref)
+    rep = Report(res, "python -m benchmarks.report")
+    assert rep.vs_reference(ok[0]) == pytest.approx(0.5) and rep.vs_reference(ref) is None
+    table = "\n".join(rep.latency())
+    assert "x MediaPipe" in table and " 0.50 " in table
+    peers = {p["label"]: p for p in peer_points(rep)}
+    mp = peers["MediaPipe face mesh (468 -> 68 points)"]
+    assert mp["measured"] and mp["median"] == ref["latency_ms"]["median"] and mp["nme"] == 5.13
+    assert not peers["dlib ERT shape predictor 68"]["measured"]
