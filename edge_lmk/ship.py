@@ -19,6 +19,7 @@ from . import cli
 from .cli import UserError, cli_main
 from .contract import PreprocessContract
 from .files import atomic_write_bytes
+from .models import FAMILIES
 from .models.net import count_params
 from .models.recombinator.generator import block_channels_dict, branch_channels
 from .models.registry import REGISTRY, WEIGHTS_DIR, load_checkpoint, save_checkpoint
@@ -113,19 +114,6 @@ def data_note(args: dict) -> str:
             f"about 0.82 x full.")
 
 
-def table1_param_note(params: int, width: str) -> str:
-    from fractions import Fraction
-
-    from .models.table1.generator import PAPER_PARAMS
-
-    paper = PAPER_PARAMS.get(Fraction(width))
-    diff = f" ({100 * (params / paper - 1):+.1f}% vs Table 3's {paper:,})" if paper else ""
-    return (f"The paper's Table 1 generator (`edge_lmk/models/table1/generator.py`): {params:,} deployed parameters{diff}. "
-            "Batch norm follows every conv but the heatmap layers while training and is folded into the conv at "
-            "export, so the deployed graph is Table 1's; `python -m edge_lmk.models.table1` prints every width "
-            "next to Table 3.")
-
-
 def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Path,
                previous: dict | None = None) -> dict:
     """``previous``: the card of the weights this run was initialised from (when it was a shipped model), kept
@@ -141,7 +129,7 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
     card = {
         "name": name, "width": cfg["width"], "loss": cfg["loss"],
         "channels": None if pruned or spec.family != "recombinator" else list(branch_channels(__import__("fractions").Fraction(cfg["width"]))),
-        "block_channels": None if spec.family == "table1" else block_channels_dict(spec.channels),
+        "block_channels": block_channels_dict(spec.channels) if spec.family == "recombinator" else None,
         "params": count_params(model), "bytes": weights.stat().st_size,
         "family": spec.family,
         "training": {"data": data_note(args), "command": cmd, "steps": args.get("steps"), "epochs_planned": args.get("epochs"),
@@ -158,8 +146,10 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
         "history": _history(previous, args.get("init_from")),
         "contract": ckpt["contract"],
     }
-    if spec.family == "table1":
-        card["param_note"] = table1_param_note(_deployed_params(model), cfg["width"])
+    text = FAMILIES[spec.family].card_text
+    if text is not None:  # the family describes its own models
+        t = text(spec, _deployed_params(model))
+        card.update(generator=t.generator, architecture=list(t.architecture), param_note=t.param_note)
     if pruned:
         parent = REGISTRY.get(cfg["parent"])
         pc = parent.card() if parent else {}
@@ -210,8 +200,7 @@ def card_markdown(card: dict) -> str:
     t = card.get("test_common")
     p = card.get("paper")
     pr = card.get("pruning")
-    gen = ("The paper's Table 1 generator" if card.get("family") == "table1"
-           else "LaplaceKL-paper recombinator generator")
+    gen = card.get("generator") or "LaplaceKL-paper recombinator generator"
     intro = (f"{gen} at width {card['width']}, trained with the "
              f"`{card['loss']}` loss" + (" and the adversarial term on unlabelled faces (+D)."
                                          if card.get("adversarial") else ".") if not pr else
@@ -219,8 +208,7 @@ def card_markdown(card: dict) -> str:
              f"loss) with whole channels pruned away by the `{pr['config'].get('criterion')}` criterion, then "
              f"fine-tuned: a smaller dense model, not masked zeros.")
     arch = (f"| channels per branch | {card['channels']} |" if card.get("channels") else
-            f"| channels (C = 64 x width; decoder 5x5 convs at 2C) | {_table1_c(card['width'])} |"
-            if card.get("family") == "table1" else
+            f"| {card['architecture'][0]} | {card['architecture'][1]} |" if card.get("architecture") else
             f"| channels per block (mid, out) | {json.dumps(card['block_channels'])} |")
     lines = [f"# {card['name']}", "", intro, "",
              "| | |", "|---|---|",
@@ -265,14 +253,6 @@ def card_markdown(card: dict) -> str:
     if t:
         lines += ["Regenerate the test number:", "", f"    {t['command']}", ""]
     return "\n".join(lines)
-
-
-def _table1_c(width: str) -> int:
-    from fractions import Fraction
-
-    from .models.table1.generator import table1_channels
-
-    return table1_channels(Fraction(width))
 
 
 def _fmt(v) -> str:

@@ -53,21 +53,34 @@ GeneratorBuilder = Callable[["ModelSpec", float], nn.Module]
 
 
 @dataclass(frozen=True)
+class CardText:
+    """How a model card describes a family's model: ``generator`` (a noun phrase for the intro),
+    ``architecture`` (label, value) for the card's table, ``param_note`` (parameters vs the paper)."""
+
+    generator: str
+    architecture: tuple[str, str]
+    param_note: str
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     build: GeneratorBuilder  # (spec, dropout) -> generator
     suffix: str = ""  # appended to the ladder name of this family's models (``laplacekl_w1_8_t1``)
+    # (spec, deployed parameter count) -> CardText; None: the card keeps the registry's generic text
+    card_text: Callable[["ModelSpec", int], CardText] | None = None
 
 
 FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, suffix: str = "") -> Callable[[GeneratorBuilder], GeneratorBuilder]:
+def register_family(name: str, suffix: str = "", card_text: Callable[["ModelSpec", int], CardText] | None = None
+                    ) -> Callable[[GeneratorBuilder], GeneratorBuilder]:
     """Decorator: ``@register_family("table1", suffix="_t1") def build(spec, dropout) -> generator``."""
     def deco(builder: GeneratorBuilder) -> GeneratorBuilder:
         if name in FAMILIES:
             raise ValueError(f"generator family {name!r} registered twice")
-        FAMILIES[name] = Family(name, builder, suffix)
+        FAMILIES[name] = Family(name, builder, suffix, card_text)
         return builder
     return deco
 
