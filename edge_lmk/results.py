@@ -19,18 +19,25 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 TARGETS = {"1/16": 6.0, "1/8": 4.2, "1/4": 3.6, "1/2": 3.4, "1": 3.3}
 
 
+FAMILY_LABELS = {"table1": "Table 1", "fast": "fast"}
+
+
 def table() -> str:
     rows = ["| model | width | loss | params | bytes | epochs | val NME | **300-W common NME** | AUC@8 | FR@8 | "
             "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     # pruned variants (width = their parent's) sort right after their parent, by decreasing size
-    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.pruned, s.head_hidden, s.adversarial,
-                                                -s.card().get("params", 0)))
+    specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.family != "recombinator", s.family,
+                                                s.pruned, s.head_hidden, s.adversarial, -s.card().get("params", 0)))
     for s in specs:
         c = s.card()
         t = c.get("test_common", {})
         paper = None if s.pruned else PAPER.get(s.label, {}).get(str(s.width))
         tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" and not s.pruned else None
         width = f"{s.width} pruned" if s.pruned else (f"{s.width} +MLP head" if s.head_hidden else s.width)
+        if s.family != "recombinator":
+            width = f"{width} {FAMILY_LABELS.get(s.family, s.family)}"
+        val = c.get("training", {}).get("val_nme", 0)
+        val_txt = f"{val:.2f}" + ("&dagger;" if c.get("training", {}).get("val_data") else "")
         stages = c.get("history") or []
         epochs = c.get("training", {}).get("epochs_trained", 0) or 0
         total = epochs + sum(h.get("epochs_trained") or 0 for h in stages)
@@ -38,7 +45,7 @@ def table() -> str:
             else str(epochs)
         rows.append(
             f"| `{s.name}` | {width} | {s.label} | {c.get('params', 0):,} | {c.get('bytes', 0):,} | "
-            f"{epochs_txt} | {c.get('training', {}).get('val_nme', 0):.2f} | "
+            f"{epochs_txt} | {val_txt} | "
             f"**{t.get('nme', float('nan')):.2f}** | {t.get('auc8', float('nan')):.3f} | "
             f"{100 * t.get('fr8', float('nan')):.1f}% | {'<= %.1f' % tgt if tgt else '-'} | "
             f"{paper[0] if paper else '-'} |")
@@ -49,8 +56,12 @@ def table() -> str:
             "full set (common is about 0.82 x full), with all 3148 training faces. \"pruned\" rows are structurally "
             "pruned from the model of that width and fine-tuned (epochs: fine-tune epochs; "
             "`python -m edge_lmk.compress.prune_report`). \"+MLP head\" rows add a per-pixel MLP branch to the "
-            "heatmap head (`--head-hidden 16`, see the model card). Epochs \"a + b\" are training stages, each "
-            "initialised from the one before (listed in the card).\n")
+            "heatmap head (`--head-hidden 16`, see the model card). \"Table 1\" rows are the paper's generator "
+            "(`edge_lmk/models/table1/`), \"fast\" rows the latency-first layout with 40x40 heatmaps "
+            "(`edge_lmk/models/fast/`). Epochs \"a + b\" are training stages, each "
+            "initialised from the one before (listed in the card). &dagger;: validation NME on "
+            "`extra_udacity/val` (noisier video frames, another domain; those runs trained on every 300-W face), "
+            "not on a held-out 300-W split, so it is not comparable across rows.\n")
     return "\n".join(rows) + "\n" + note
 
 

@@ -132,7 +132,8 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
         "block_channels": block_channels_dict(spec.channels) if spec.family == "recombinator" else None,
         "params": count_params(model), "bytes": weights.stat().st_size,
         "family": spec.family,
-        "training": {"data": data_note(args), "command": cmd, "steps": args.get("steps"), "epochs_planned": args.get("epochs"),
+        "training": {"data": data_note(args), "command": cmd,
+                     "val_data": [portable(p) for p in args["val_data"]] if args.get("val_data") else None, "steps": args.get("steps"), "epochs_planned": args.get("epochs"),
                      "epochs_trained": len(history), "best_epoch": ckpt.get("epoch"),
                      "val_nme": ckpt.get("val_nme"), "augmentation": not args.get("no_augment", False),
                      "optimizer": f"Adam lr {args.get('lr')} wd {args.get('weight_decay')}, cosine, EMA "
