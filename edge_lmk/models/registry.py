@@ -20,7 +20,7 @@ import torch
 
 from ..contract import DEFAULT_CONTRACT, PreprocessContract
 from ..losses import get_loss
-from .family import build_generator
+from .family import FAMILIES, build_generator
 from .net import LandmarkNet, count_params
 from .recombinator.generator import (BlockChannels, block_channels_dict, branch_channels, normalize_block_channels,
                                      width_block_channels)
@@ -183,6 +183,14 @@ def register_model(spec: ModelSpec) -> ModelSpec:
         raise ValueError(f"model {spec.name!r} registered twice")
     REGISTRY[spec.name] = spec
     return spec
+
+
+def register_ladder(family: str) -> None:
+    """A registered family's width ladder: ``LOSS_wN_D`` + the family's suffix, for every loss and width."""
+    suffix = FAMILIES[family].suffix
+    for loss in LOSS_NAMES:
+        for w in WIDTHS:
+            register_model(ModelSpec(model_name(loss, w) + suffix, w, loss, family=family))
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:

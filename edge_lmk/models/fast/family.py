@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..family import CardText, register_family
-from ..registry import LOSS_NAMES, WIDTHS, ModelSpec, model_name, register_model
+from ..registry import ModelSpec, register_ladder
 from .generator import FastGenerator, fast_channels
 
 
@@ -22,6 +22,4 @@ def build(spec: ModelSpec, dropout: float) -> FastGenerator:
     return FastGenerator(spec.width, spec.contract.num_landmarks, dropout)
 
 
-for _loss in LOSS_NAMES:
-    for _w in WIDTHS:
-        register_model(ModelSpec(model_name(_loss, _w) + "_fast", _w, _loss, family="fast"))
+register_ladder("fast")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..family import CardText, register_family
-from ..registry import LOSS_NAMES, WIDTHS, ModelSpec, model_name, register_model
+from ..registry import ModelSpec, register_ladder
 from .generator import PAPER_PARAMS, Table1Generator, table1_channels
 
 
@@ -23,6 +23,4 @@ def build(spec: ModelSpec, dropout: float) -> Table1Generator:
     return Table1Generator(spec.width, spec.contract.num_landmarks, dropout)
 
 
-for _loss in LOSS_NAMES:
-    for _w in WIDTHS:
-        register_model(ModelSpec(model_name(_loss, _w) + "_t1", _w, _loss, family="table1"))
+register_ladder("table1")
