@@ -105,3 +105,15 @@ def test_split_is_deterministic_and_disjoint(sample_test):
     assert tr == tr2 and va == va2
     assert not set(tr) & set(va) and len(tr) + len(va) == len(recs)
     assert 5 <= len(va) <= 30
+
+
+def test_scan_finds_images_whose_names_hold_dots(tmp_path, sample_test):
+    """UTKFace-style names (``1_0_0_2017.jpg.chip.jpg`` + ``1_0_0_2017.jpg.chip.pts``, as pseudo_label writes
+    them): the image beside a .pts is its name plus an image extension, not its last suffix swapped."""
+    import shutil
+
+    rec = scan_folder(sample_test)[0]
+    shutil.copy(rec.image, tmp_path / "1_0_0_2017.jpg.chip.jpg")
+    shutil.copy(rec.pts, tmp_path / "1_0_0_2017.jpg.chip.pts")
+    (found,) = scan_folder(tmp_path)
+    assert found.image.name == "1_0_0_2017.jpg.chip.jpg"

@@ -161,9 +161,10 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
 
 
 def find_image(stem: Path) -> Path | None:
-    """Return the image beside a ``.pts`` stem (any common extension, any case)."""
+    """Return the image beside a ``.pts`` stem (any common extension, any case). The extension is
+    appended, not swapped: ``a.jpg.chip`` (from ``a.jpg.chip.pts``) looks for ``a.jpg.chip.jpg``."""
     for ext in IMAGE_EXTS:
-        for cand in (stem.with_suffix(ext), stem.with_suffix(ext.upper())):
+        for cand in (stem.with_name(stem.name + ext), stem.with_name(stem.name + ext.upper())):
             if cand.is_file():
                 return cand
     return None
