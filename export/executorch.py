@@ -88,11 +88,12 @@ def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = 
     """
     if precision not in PRECISIONS:
         raise ValueError(f"executorch: precision {precision!r} not supported here (have {', '.join(PRECISIONS)})")
-    from edge_lmk.compress import config_for
+    from edge_lmk.compress import config_for, for_model
 
-    config = config or config_for(FORMAT, precision)
     path = resolve_out(out, spec, precision, SUFFIX)
     model = delegable(model, spec.contract.input_size)
+    config = config or config_for(FORMAT, precision)
+    config = config if config is None else for_model(config, model)  # what the sidecar records is what ran
     program = quantized_program(model, spec, config) if config is not None else capture(model, spec)
     report: dict = {}
     data = seal(lower(program, contract_json(spec, FORMAT, precision), report))

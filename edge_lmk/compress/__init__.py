@@ -9,6 +9,7 @@ look precisions up in. Measured numbers: ``edge_lmk/compress/README.md``.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .config import Calibration, CoreMLWeightConfig, Int8Config
@@ -39,14 +40,26 @@ def config_for(fmt: str, precision: str):
                          f"(have {', '.join(have) or 'none'})") from None
 
 
+def export_hints(model):
+    from ..models.family import export_hints as hints
+
+    return hints(model)
+
+
+def for_model(config, model):
+    """``config`` as it applies to ``model``: a family whose graph needs float activations in int8
+    (``ExportHints.int8_activations``) gets ``int8_activations=False``. Exporters record this config."""
+    if isinstance(config, Int8Config) and config.int8_activations and not export_hints(model).int8_activations:
+        return replace(config, int8_activations=False)
+    return config
+
+
 def float_layers(model, config) -> tuple[str, ...]:
     """Module names (inside the ``LandmarkNet``) that ``config`` keeps float, as the model's family
     declares them (``ExportHints.logit_layers`` when ``heatmap_conv=False``); every backend keeps
     exactly these, found by name (PT2E) or by their weights in the converted graph (LiteRT, Core ML)."""
     if getattr(config, "heatmap_conv", True):
         return ()
-    from ..models.family import export_hints
-
     hints = export_hints(model)
     return hints.scoped(hints.logit_layers)
 
@@ -72,6 +85,8 @@ def quantize(obj: Any, config, spec=None, calibration=None, model=None) -> Any:
     if not getattr(config, "heatmap_conv", True) and model is None:
         raise ValueError(f"quantize: {type(config).__name__}(heatmap_conv=False) needs the float model, whose "
                          f"family declares the layers to keep float")
+    if model is not None:
+        config = for_model(config, model)
     keep_float = float_layers(model, config) if model is not None else ()
     if isinstance(config, Int8Config):
         import numpy as np
@@ -97,4 +112,4 @@ def quantize(obj: Any, config, spec=None, calibration=None, model=None) -> Any:
 
 
 __all__ = ["Calibration", "CoreMLWeightConfig", "Int8Config", "PRECISION_CONFIGS", "config_for", "float_layers",
-           "quantize"]
+           "for_model", "quantize"]

@@ -40,6 +40,9 @@ class ExportHints:
 
     logit_layers: tuple[str, ...]
     nearest_upsample: tuple[str, tuple[int, ...]] | None = None
+    # ExecuTorch int8 may run the LeakyReLUs in int8 (QS8 kernels); False where the family's graph
+    # does not load that way (the reason is written where a family sets it)
+    int8_activations: bool = True
 
     def logit_modules(self, generator: nn.Module) -> list[nn.Conv2d]:
         return [generator.get_submodule(n) for n in self.logit_layers]
