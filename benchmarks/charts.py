@@ -78,6 +78,7 @@ def nme_vs_latency(points: list[dict], path: Path, threads: int,
             ax.annotate(label(p), (p["median"], p["nme"]), fontsize=6, xytext=(6, 6 + 8 * (i % 2)),
                         textcoords="offset points")
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_xlabel(f"median latency at {threads} thread(s), batch 1 (ms, log)")
     ax.set_ylabel("NME (% inter-ocular)")
     ax.set_title("NME vs latency (circled: Pareto front)")
@@ -85,6 +86,15 @@ def nme_vs_latency(points: list[dict], path: Path, threads: int,
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save(fig, path), front
+
+
+def _plain_log_ticks(axis) -> None:
+    """1-2-5 ticks written as plain numbers (matplotlib's 3x10^-1 labels run into each other)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _legends(ax, points: list[dict], extra_front: bool = False) -> None:
