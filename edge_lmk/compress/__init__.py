@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..models.family import export_hints
 from .config import Calibration, CoreMLWeightConfig, Int8Config
 
 # (format, precision) -> config; the exporters' ``precision`` argument is looked up here.
@@ -38,12 +39,6 @@ def config_for(fmt: str, precision: str):
         have = sorted(p for f, p in PRECISION_CONFIGS if f == fmt)
         raise ValueError(f"{fmt}: no compression config for precision {precision!r} "
                          f"(have {', '.join(have) or 'none'})") from None
-
-
-def export_hints(model):
-    from ..models.family import export_hints as hints
-
-    return hints(model)
 
 
 def for_model(config, model):
