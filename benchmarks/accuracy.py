@@ -9,7 +9,7 @@ import numpy as np
 
 from edge_lmk.contract import DEFAULT_CONTRACT, PreprocessContract
 from edge_lmk.data import scan_folder
-from edge_lmk.evaluate import CropSet, predict_photo, prepare_crops, score
+from edge_lmk.evaluation import CropSet, predict_photo, prepare_crops, score
 from edge_lmk.paths import SAMPLE_TEST, default_test_dir
 from edge_lmk.runtimes import RUNTIMES, Predictor, load_predictor
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from edge_lmk.contract import PreprocessContract
 from edge_lmk.data import scan_folder
-from edge_lmk.evaluate import prepare_crops
+from edge_lmk.evaluation import prepare_crops
 from edge_lmk.paths import SAMPLE_TEST
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_lmk.evaluate import plot_ced
+from edge_lmk.evaluation import plot_ced
 
 from . import charts
 from .devices import DEVICES_DIR, Device, device_files, merge

@@ -243,7 +243,7 @@ def run_train(cfg: TrainConfig, argv: list[str] | None = None) -> int:
 
 
 def evaluate_checkpoint(path: Path, test: Path) -> dict:
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     res = evaluate(str(path), test)
     return {"nme": float(res["nme"]), "auc8": float(res["auc8"]), "fr8": float(res["fr8"]), "n": int(res["n"]),

@@ -26,7 +26,7 @@ from .confidence_metrics import (calibration_report, face_errors, format_report,
                                  separation_auc)
 from .data import scan_folder, scan_folders, split_train_val
 from .files import atomic_write_bytes
-from .evaluate import prepare_crops
+from .evaluation import prepare_crops
 from .nonface import nonface_inputs
 from .paths import SAMPLE_DIR, default_test_dir, default_train_dirs, shared_data_dir
 

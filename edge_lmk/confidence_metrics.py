@@ -135,7 +135,7 @@ def plot_reliability(curves: dict[str, dict], path: str | Path, title: str = "Re
 
 def face_errors(predictor, crops) -> dict[str, np.ndarray]:
     """Run ``predictor`` on an ``evaluate.CropSet`` -> ``errors_from_predictions``."""
-    from .evaluate import predict_photo
+    from .evaluation import predict_photo
 
     return errors_from_predictions(*predict_photo(predictor, crops), crops)
 

@@ -66,7 +66,7 @@ def presence_report(path: str | Path, faces_dir: Path, originals: Path, per_phot
     (same photos, seed and squares, grown to MediaPipe's crop) -> medians and face-vs-non-face AUCs."""
     from .confidence_metrics import separation_auc
     from .data import scan_folder
-    from .evaluate import prepare_crops
+    from .evaluation import prepare_crops
     from .nonface import nonface_inputs
 
     m = MediaPipePresence(path)

@@ -293,7 +293,7 @@ def main(argv=None):
     save_checkpoint(dest, model, replace(spec, name=name, contract=PreprocessContract.from_dict(ckpt["contract"])))
     test = None
     if not args.no_eval:
-        from .evaluate import evaluate
+        from .evaluation import evaluate
 
         data = args.test or default_test_dir()
         test = evaluate(name, data)

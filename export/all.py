@@ -30,7 +30,7 @@ from tqdm import tqdm
 from edge_lmk import cli
 from edge_lmk.cli import cli_main, writable_dir
 from edge_lmk.data import scan_folder
-from edge_lmk.evaluate import CropSet, prepare_crops
+from edge_lmk.evaluation import CropSet, prepare_crops
 from edge_lmk.models import REGISTRY, ModelSpec, list_models
 from edge_lmk.paths import SAMPLE_TEST
 

@@ -198,7 +198,7 @@ def temporaries_in(directory: Path) -> Iterator[None]:
 def smoke_run(package: Path, model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
     """Run the saved package on one real face (bundled calibration sample) and compare with PyTorch."""
     from edge_lmk.data import scan_folder
-    from edge_lmk.evaluate import prepare_crops
+    from edge_lmk.evaluation import prepare_crops
     from edge_lmk.paths import SAMPLE_CALIB
 
     crops = prepare_crops(scan_folder(SAMPLE_CALIB)[:1], spec.contract, desc="smoke crop")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_lmk.evaluate import CropSet, predict_photo, score
+from edge_lmk.evaluation import CropSet, predict_photo, score
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes import Predictor, load_predictor
 from edge_lmk.runtimes.torch_runtime import TorchPredictor

@@ -257,7 +257,7 @@ def test_artifact_metadata_states_what_the_network_computes(exported, sample_tes
     """Every sidecar (and the Core ML card) records the checkpoint's beta; a network rebuilt from the
     sidecar's config reproduces the artifact's landmarks, and the registry's default beta would not."""
     from edge_lmk.data import scan_folder
-    from edge_lmk.evaluate import prepare_crops
+    from edge_lmk.evaluation import prepare_crops
 
     model, spec = REGISTRY[MODEL].load_with_spec()
     assert spec.beta == model.head.beta == 10.0 != REGISTRY[MODEL].beta  # the bug: the registry says 1.0

@@ -17,7 +17,7 @@ import pytest
 from edge_lmk.compress import Calibration, CoreMLWeightConfig, Int8Config, config_for
 from edge_lmk.compress.calibration import CalibrationError, calibration_inputs
 from edge_lmk.data import scan_folder
-from edge_lmk.evaluate import prepare_crops
+from edge_lmk.evaluation import prepare_crops
 from edge_lmk.models import REGISTRY
 from edge_lmk.paths import SAMPLE_CALIB, SAMPLE_TEST
 from edge_lmk.runtimes import load_predictor

@@ -13,7 +13,7 @@ from edge_lmk.confidence import (REGIONS, Calibration, CalibrationError, Monoton
 from edge_lmk.confidence_metrics import (expected_calibration_error, failure_auc, face_errors, rejection_gains,
                                          reliability_bins, separation_auc)
 from edge_lmk.data import scan_folder
-from edge_lmk.evaluate import prepare_crops
+from edge_lmk.evaluation import prepare_crops
 from edge_lmk.landmarker import FaceLandmarker
 from edge_lmk.models.registry import REGISTRY
 from edge_lmk.nonface import background_squares, nonface_inputs

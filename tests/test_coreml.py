@@ -21,7 +21,7 @@ from coremltools.converters.mil import Builder as mb  # noqa: E402
 from coremltools.converters.mil.mil import types  # noqa: E402
 
 from edge_lmk.data import scan_folder  # noqa: E402
-from edge_lmk.evaluate import predict_photo, prepare_crops, score  # noqa: E402
+from edge_lmk.evaluation import predict_photo, prepare_crops, score  # noqa: E402
 from edge_lmk.models import list_models  # noqa: E402
 from edge_lmk.models import LandmarkNet  # noqa: E402
 from edge_lmk.models.registry import ModelSpec  # noqa: E402

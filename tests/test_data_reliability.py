@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps
 
 from edge_lmk import evaluate as ev
+from edge_lmk import evaluation
 from edge_lmk import train
 from edge_lmk.data import ImageFileError, LandmarkFileError, load_face, read_image, read_pts, scan_folder, write_pts
 from edge_lmk.data.canvas import load_canvases
@@ -107,8 +108,8 @@ def test_exif_rotated_jpeg_reads_upright_everywhere(tmp_path, sample_test):
     predictor = load_predictor(MODEL)
     pred = {}
     for name, d in (("up", up), ("rot", rot)):
-        crops = ev.prepare_crops(scan_folder(d), predictor.contract)
-        pred[name], _ = ev.predict_photo(predictor, crops)
+        crops = evaluation.prepare_crops(scan_folder(d), predictor.contract)
+        pred[name], _ = evaluation.predict_photo(predictor, crops)
     assert np.abs(pred["up"] - pred["rot"]).max() < 0.5  # photo pixels
 
     ca, _ = load_canvases(scan_folder(up))
@@ -257,11 +258,11 @@ def test_one_non_finite_face_counts_as_failure(sample_test):
     """Before: FR@8 counted NaN faces as successes (NaN > 8 is False) and the mean NME was NaN."""
     predictor = load_predictor(MODEL)
     recs = scan_folder(sample_test)
-    crops = ev.prepare_crops(recs[:8] + recs[-8:], predictor.contract)  # both subsets
-    pred, _ = ev.predict_photo(predictor, crops)
-    ref = ev.score(pred, crops)
+    crops = evaluation.prepare_crops(recs[:8] + recs[-8:], predictor.contract)  # both subsets
+    pred, _ = evaluation.predict_photo(predictor, crops)
+    ref = evaluation.score(pred, crops)
     pred[0] = np.nan
-    res = ev.score(pred, crops)
+    res = evaluation.score(pred, crops)
     others = np.delete(ref["per_face"], 0)
     assert res["n_nonfinite"] == 1 and res["n"] == 16
     assert res["nme"] == pytest.approx(others.mean(), rel=1e-12)

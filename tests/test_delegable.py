@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from edge_lmk.models import REGISTRY
-from edge_lmk.evaluate import prepare_crops
+from edge_lmk.evaluation import prepare_crops
 from edge_lmk.data import scan_folder
 from edge_lmk.paths import SAMPLE_TEST
 from edge_lmk.codecs import DelegableSoftArgmax, SoftArgmaxCodec

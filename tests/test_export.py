@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from edge_lmk.data import scan_folder
-from edge_lmk.evaluate import prepare_crops
+from edge_lmk.evaluation import prepare_crops
 from edge_lmk.evaluate import main as evaluate_main
 from edge_lmk.models import REGISTRY, list_models
 from edge_lmk.runtimes import ArtifactError, load_predictor

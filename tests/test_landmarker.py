@@ -17,7 +17,7 @@ import pytest
 from edge_lmk.data import ImageFileError, read_image, read_pts, scan_folder
 from edge_lmk.detect_eval import evaluate_photos, landmark_bbox, match_faces, still_video
 from edge_lmk.detectors import BoxMapping, FaceDetector, FhogFaceDetector, box_iou, nms
-from edge_lmk.evaluate import predict_photo, prepare_crops
+from edge_lmk.evaluation import predict_photo, prepare_crops
 from edge_lmk.landmarker import Face, FaceLandmarker, confidence_from_scale, crop_region, gt_square
 from edge_lmk.metrics import nme_per_face
 from edge_lmk.paths import SAMPLE_DIR

@@ -171,7 +171,7 @@ def test_registry_lists_pruned_variants_with_channels():
 
 @pytest.mark.parametrize("name", SHIPPED_PRUNED)
 def test_shipped_pruned_model_nme_on_sample(sample_test, name):
-    from edge_lmk.evaluate import evaluate
+    from edge_lmk.evaluation import evaluate
 
     res = evaluate(name, sample_test)
     assert res["n"] == 64 and res["nme"] < SAMPLE_NME_MAX[name]

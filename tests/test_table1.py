@@ -74,7 +74,7 @@ def test_flip_average_is_exact_for_a_symmetric_predictor(sample_test):
     import numpy as np
 
     from edge_lmk.data import scan_folder
-    from edge_lmk.evaluate import prepare_crops
+    from edge_lmk.evaluation import prepare_crops
     from edge_lmk.flip import flip_average, unflip_landmarks
     from edge_lmk.runtimes import load_predictor
 
@@ -127,7 +127,7 @@ def test_shipped_table1_int8_pte_loads_and_keeps_its_accuracy(tmp_path, sample_t
 
     from edge_lmk.compress import Calibration, config_for
     from edge_lmk.data import scan_folder
-    from edge_lmk.evaluate import prepare_crops
+    from edge_lmk.evaluation import prepare_crops
     from edge_lmk.models import REGISTRY
     from edge_lmk.paths import SAMPLE_CALIB
     from export import executorch

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_lmk.evaluate import evaluate, prepare_crops, predict_photo
+from edge_lmk.evaluation import evaluate, prepare_crops, predict_photo
 from edge_lmk.data import scan_folder
 from edge_lmk.models import REGISTRY
 from edge_lmk.runtimes import load_predictor

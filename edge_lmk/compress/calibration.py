@@ -37,7 +37,7 @@ def calibration_inputs(cal: Calibration, contract: PreprocessContract) -> np.nda
 
 @functools.lru_cache(maxsize=4)  # export.all quantizes several formats of models sharing one contract
 def _cached(cal: Calibration, contract_json: str) -> np.ndarray:
-    from ..evaluate import prepare_crops
+    from ..evaluation import prepare_crops
 
     contract = PreprocessContract.from_dict(json.loads(contract_json))
 

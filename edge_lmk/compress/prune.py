@@ -451,7 +451,7 @@ def main(argv=None):
     print(f"{args.model} -> {name}: {before:,} -> {after:,} params ({100 * (1 - after / before):.1f}% removed), "
           f"criterion {config.criterion}; channels {json.dumps(block_channels_dict(model.generator.block_channels))}")
     if args.eval:
-        from ..evaluate import predict_photo, prepare_crops, score
+        from ..evaluation import predict_photo, prepare_crops, score
         from ..data import scan_folder
         from ..runtimes.torch_runtime import TorchPredictor
 
