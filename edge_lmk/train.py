@@ -126,8 +126,8 @@ def prepare_run(cfg: TrainConfig) -> tuple[TrainConfig, ModelSpec, Path]:
     """The model, the config as recorded (beta resolved) and the run folder; UserError if the folder holds a run
     this config would not continue. Runs before any data is loaded and writes nothing."""
     spec = make_spec(cfg)
-    stride = spec.build().head.stride
-    if cfg.unlabeled and stride != 1:
+    stride = spec.build().head.stride if cfg.unlabeled else 1  # only the +D branch needs to know
+    if stride != 1:
         # the discriminator judges (crop, heatmaps) pairs at the crop's resolution
         raise UserError(f"--unlabeled (the LaplaceKL+D branch) needs heatmaps at the crop's resolution; the "
                         f"{cfg.family} family's are {stride}x coarser")
