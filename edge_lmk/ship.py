@@ -22,7 +22,7 @@ from .files import atomic_write_bytes
 from .models import FAMILIES
 from .models.net import count_params
 from .models.recombinator.generator import block_channels_dict, branch_channels
-from .models.registry import REGISTRY, WEIGHTS_DIR, load_checkpoint, save_checkpoint
+from .models.registry import REGISTRY, WEIGHTS_DIR, checkpoint_path, load_checkpoint, save_checkpoint
 from .paths import default_test_dir
 from .training_config import TrainConfig
 
@@ -60,7 +60,7 @@ def portable(v):
 
 
 # train flags written into a card's training command when the run set them, so the command reproduces the run
-TRAIN_FLAGS = ("family", "width", "loss", "head_hidden", "init_from", "data", "val_data", "extra_data", "extra_weight",
+TRAIN_FLAGS = ("family", "width", "loss", "head_hidden", "init_from", "stages", "data", "val_data", "extra_data", "extra_weight",
                "steps", "epochs", "lr", "warmup_epochs", "ema", "beta",
                "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr",
                "d_base", "adv_batch", "seed",
@@ -81,7 +81,7 @@ def card_flags(args: dict, tc: TrainConfig, pruned: bool) -> list[str]:
         elif k not in args:
             continue
         v = getattr(tc, k)
-        if k in ("head_hidden", "unlabeled", "val_data", "extra_data") and not v:
+        if k in ("head_hidden", "unlabeled", "val_data", "extra_data", "stages") and not v:
             continue
         if (k == "family" and v == "recombinator") or (k == "extra_weight" and not tc.extra_data):
             continue  # the defaults, or meaningless without extra data
@@ -151,6 +151,11 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
     if text is not None:  # the family describes its own models
         t = text(spec, _deployed_params(model))
         card.update(generator=t.generator, architecture=list(t.architecture), param_note=t.param_note)
+    if spec.stages:
+        card["stages"] = list(spec.stages)
+        card["param_note"] += STAGE_NOTE
+    if ckpt.get("shape_model"):
+        card["shape_model"] = ckpt["shape_model"]
     if pruned:
         parent = REGISTRY.get(cfg["parent"])
         pc = parent.card() if parent else {}
@@ -175,6 +180,14 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
         card["test_common"] = {k: test[k] for k in ("nme", "auc8", "fr8", "n")}
         card["test_common"]["command"] = f"python -m edge_lmk.evaluate --model {name} --data {test['data']}"
     return card
+
+
+STAGE_TEXT = {"shape": "the PCA shape model (Merget et al.), which moves outlier landmarks onto a plausible shape",
+              "cascade": "the coarse-to-fine refinement stage, which moves each landmark by an offset read from a "
+                         "12x12 patch around it (trained with the first stage frozen, OHEM)"}
+STAGE_NOTE = (" Post-head stages (`edge_lmk/models/stages/`) run inside the graph after the soft-argmax head: the "
+              "PCA shape model (`shape`, buffers only) and the coarse-to-fine refiner (`cascade`, its own parameters, "
+              "trained with the first stage frozen).")
 
 
 def _deployed_params(model) -> int:
@@ -208,6 +221,8 @@ def card_markdown(card: dict) -> str:
              f"`{pr['parent']}` (LaplaceKL-paper recombinator generator, width {card['width']}, `{card['loss']}` "
              f"loss) with whole channels pruned away by the `{pr['config'].get('criterion')}` criterion, then "
              f"fine-tuned: a smaller dense model, not masked zeros.")
+    if card.get("stages"):
+        intro += " Then, inside the same graph: " + ", then ".join(STAGE_TEXT[s] for s in card["stages"]) + "."
     arch = (f"| channels per branch | {card['channels']} |" if card.get("channels") else
             f"| {card['architecture'][0]} | {card['architecture'][1]} |" if card.get("architecture") else
             f"| channels per block (mid, out) | {json.dumps(card['block_channels'])} |")
@@ -249,6 +264,13 @@ def card_markdown(card: dict) -> str:
                   f"{a['adv_batch']} unlabelled faces per discriminator step, {a['num_unlabeled']} unlabelled faces "
                   f"from `{a['unlabeled']}` (UTKFace, non-commercial research use)"
                   + (f"; fine-tuned from `{a['init_from']}`." if a.get("init_from") else "."), ""]
+    sm = card.get("shape_model")
+    if sm:
+        lines += ["## Shape model", "",
+                  f"PCA of {sm['shapes']} training shapes ({sm['components']} modes, {100 * sm['explained_variance']:.1f}% "
+                  f"of the variance), outlier threshold {sm['threshold']} chosen on {', '.join(sm['val_data'])}: "
+                  f"validation NME {sm['val_nme_without']:.3f} without the shape model, "
+                  f"{sm['val_nme_by_threshold'][str(sm['threshold'])]:.3f} with it.", "", f"    {sm['command']}", ""]
     lines += ["## Parameters vs the paper", "", card["param_note"], "",
               "## Preprocessing contract", "", "```json", json.dumps(card["contract"], indent=2), "```", ""]
     if t:
@@ -287,8 +309,8 @@ def main(argv=None):
                          f"registry {name} is {reg.label} at width {reg.width} (head_hidden {reg.head_hidden})")
     init_from = (ckpt.get("train_args") or {}).get("init_from")
     previous = None
-    if init_from and Path(init_from).resolve().parent == WEIGHTS_DIR.resolve():
-        src_card = Path(init_from).resolve().with_suffix(".json")
+    if init_from and Path(checkpoint_path(init_from)).resolve().parent == WEIGHTS_DIR.resolve():
+        src_card = Path(checkpoint_path(init_from)).resolve().with_suffix(".json")
         previous = json.loads(src_card.read_text()) if src_card.is_file() else None
     save_checkpoint(dest, model, replace(spec, name=name, contract=PreprocessContract.from_dict(ckpt["contract"])))
     test = None

@@ -42,7 +42,9 @@ from .files import atomic_write_bytes
 from .losses import get_loss
 from .metrics import nme_per_face
 from .models import FAMILIES
-from .models.registry import REGISTRY, ModelSpec, load_checkpoint, model_name, save_checkpoint
+from .models.registry import REGISTRY, ModelSpec, checkpoint_path, load_checkpoint, model_name, save_checkpoint
+from .models.stages import stage_suffix
+from .models.stages.cascade import ohem_loss
 from .paths import default_train_dirs
 from .resume import check_resume
 from .training_config import DEFAULTS, TrainConfig, parser
@@ -63,7 +65,7 @@ def parse_config(argv=None) -> TrainConfig:
 
 
 def make_spec(cfg: TrainConfig) -> ModelSpec:
-    init = load_checkpoint(cfg.init_from)[1] if cfg.init_from else None
+    init = load_checkpoint(checkpoint_path(cfg.init_from))[1] if cfg.init_from else None
     beta = cfg.beta if cfg.beta is not None else (init.beta if init else 1.0)
     if init is not None and init.block_channels is not None:
         # Fine-tuning a pruned (explicit-channel) model: its architecture, name and parent come with it.
@@ -74,6 +76,14 @@ def make_spec(cfg: TrainConfig) -> ModelSpec:
     if cfg.head_hidden:
         name = f"{name}_h{cfg.head_hidden}"
     name += FAMILIES[cfg.family].suffix
+    if cfg.stages:
+        if init is None:
+            raise UserError("--stages trains a stage after a trained first stage: give that model with --init-from")
+        if (init.family, init.width, init.loss) != (cfg.family, w, cfg.loss):
+            raise UserError(f"--init-from {cfg.init_from} is {init.name} ({init.family}, width {init.width}, "
+                            f"{init.loss}); pass its --family, --width and --loss")
+        return replace(init, name=init.name + stage_suffix(cfg.stages), stages=init.stages + tuple(cfg.stages),
+                       target_scale=cfg.target_scale)
     base = REGISTRY.get(name, ModelSpec(name, w, cfg.loss))
     return ModelSpec(base.name, w, cfg.loss, beta, cfg.target_scale, base.contract, head_hidden=cfg.head_hidden,
                      adversarial=adversarial, family=cfg.family)
@@ -185,7 +195,16 @@ def train(cfg: TrainConfig) -> None:
     seed_everything(cfg.seed)
     # channels_last: ~40% faster convolutions on CPU for these thin layers
     model = spec.build(cfg.dropout).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # --stages: the first stage (generator, earlier stages) is frozen, in eval mode; only the new stages learn
+    train_stages = list(model.stages)[len(model.stages) - len(cfg.stages):] if cfg.stages else []
+    if train_stages:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for st in train_stages:
+            for p in st.parameters():
+                p.requires_grad_(True)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                           weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_recs) / cfg.batch_size)
     if cfg.steps:
         cfg = replace(cfg, epochs=math.ceil(cfg.steps / steps_per_epoch))
@@ -224,9 +243,12 @@ def train(cfg: TrainConfig) -> None:
         print(f"resumed from {last_path} at epoch {start_epoch} (best val NME {best_nme:.3f})")
     else:
         if cfg.init_from:
-            missing, unexpected = model.load_state_dict(load_checkpoint(cfg.init_from)[0].state_dict(), strict=False)
-            # Only a new, zero-initialised head branch may be absent from the source checkpoint.
-            if unexpected or any(not k.startswith("generator.head_mlp.") for k in missing):
+            missing, unexpected = model.load_state_dict(load_checkpoint(checkpoint_path(cfg.init_from))[0].state_dict(),
+                                                        strict=False)
+            # Only a new, zero-initialised head branch or a new stage may be absent from the source checkpoint.
+            new = ("generator.head_mlp.",) + tuple(f"stages.{i}." for i in range(len(model.stages) - len(cfg.stages or ()),
+                                                                                  len(model.stages)))
+            if unexpected or any(not k.startswith(new) for k in missing):
                 raise SystemExit(f"{cfg.init_from}: weights do not fit {spec.name} "
                                  f"(missing {missing}, unexpected {unexpected})")
             if ema:
@@ -245,6 +267,10 @@ def train(cfg: TrainConfig) -> None:
     eval_model = ema.module if ema else model
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
+        if train_stages:  # frozen parts keep their batch-norm statistics and drop no units
+            model.eval()
+            for st in train_stages:
+                st.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         order = torch.randperm(len(tr_img), generator=gen)
         # unlabelled sampling has its own stream: labelled batches and augmentation match a run without D
@@ -261,12 +287,16 @@ def train(cfg: TrainConfig) -> None:
                 step = epoch * steps_per_epoch + b
                 for g in opt.param_groups:
                     g["lr"] = cfg.lr * lr_factor(step, total_steps, warmup)
-                mean, spread, _ = model.forward_train(x)
-                if cfg.extra_data:
-                    w = tr_w[idx].to(device)
-                    loss = (loss_fn(mean, spread, t, cfg.target_scale, per_face=True) * w).sum() / w.sum()
+                w = tr_w[idx].to(device) if cfg.extra_data else None
+                if train_stages:
+                    loss = stage_loss(model, train_stages, x, t, w)
                 else:
-                    loss = loss_fn(mean, spread, t, cfg.target_scale)
+                    mean, spread, _ = model.forward_train(x)
+                    per_face = loss_fn(mean, spread, t, cfg.target_scale, per_face=True)
+                    aux = model.auxiliary_loss(t, loss_fn, cfg.target_scale)
+                    if aux is not None:
+                        per_face = per_face + aux
+                    loss = (per_face * w).sum() / w.sum() if w is not None else per_face.mean()
                 if adv:
                     loss = loss + cfg.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
                                                                      cfg.target_scale, device, cfg.adv_batch)
@@ -302,6 +332,19 @@ def train(cfg: TrainConfig) -> None:
             print(f"stopping after epoch {epoch + 1}; re-run the same command to resume")
             return
     print(f"done: best val NME {best_nme:.3f} -> {best_path}")
+
+
+def stage_loss(model, stages, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """The trainable post-head stages' loss: OHEM over the faces' mean point error after the last stage
+    (the frozen first stage and earlier stages run without gradients)."""
+    n_frozen = len(model.stages) - len(stages)
+    with torch.no_grad():
+        landmarks, scale = model.first_stage(x)
+        for st in list(model.stages)[:n_frozen]:
+            landmarks, scale = st(x, landmarks, scale)
+    for st in stages:
+        landmarks, scale = st(x, landmarks, scale)
+    return ohem_loss(landmarks, t, w)
 
 
 def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device, n: int | None = None) -> torch.Tensor:

@@ -72,8 +72,10 @@ class TrainConfig:
               "mixed into the batches with loss weight --extra-weight", nargs="+")
     extra_weight: float = _opt(0.5, "loss weight of an --extra-data face", type=nonnegative_float)
     # model: which generator family builds the width
-    family: str = _opt("recombinator", "generator: this kit's recombinator variant or the paper's Table 1 "
-                                       "(names end in _t1)", choices=_family_names)
+    family: str = _opt("recombinator", "generator family (docs/families): this kit's recombinator variant, the "
+                                       "paper's Table 1 (names end in _t1), fast (_fast), Merget's local-global FCN "
+                                       "(_lg; _lgnk without kernel convolution), EVAE-CNN (_evae; _evfcn without "
+                                       "sampling)", choices=_family_names)
     # canvas cache: where faces are kept between runs (may change on resume)
     cache_dir: str = _opt("runs/cache", "face canvases cached here, keyed on the files' contents (delete the folder "
                                         "to clear it)")
@@ -107,6 +109,11 @@ class TrainConfig:
     # where and how fast: never part of what is trained (may change on resume)
     device: str = _opt("auto")
     threads: int | None = _opt(None, type=positive_int)
+    # post-head stages (edge_lmk/models/stages): with --init-from FIRST_STAGE, only the stages train
+    stages: tuple[str, ...] | None = _opt(None, "post-head stages after the family's head: cascade (coarse-to-fine refinement, "
+                                       "trained with OHEM while the --init-from first stage stays frozen); the shape "
+                                       "model is fitted, not trained (python -m edge_lmk.shape_model)", nargs="+",
+                                   choices=["cascade"])
 
     def __post_init__(self):
         # lists (argparse's nargs, JSON) become tuples so that a config is immutable all the way down

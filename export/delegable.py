@@ -64,6 +64,8 @@ class DelegableNet(nn.Module):
             if max(up_channels) <= MAX_UP_CHANNELS:
                 setattr(self.generator, attr, NearestUp2x(up_channels))
         self.head = DelegableSoftArgmax(model.head, size // model.head.stride)
+        # post-head stages (shape model, cascade) run after the head exactly as in ``LandmarkNet.forward``
+        self.stages = copy.deepcopy(model.stages)
         # softmax(beta * z) with beta folded into the layers that make z: one multiply of
         # 68x6400 logits less per call, exact up to float rounding.
         if self.head.beta != 1.0:
@@ -74,7 +76,10 @@ class DelegableNet(nn.Module):
             self.head.beta = 1.0
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.generator(x))
+        landmarks, scale = self.head(self.generator(x))
+        for stage in self.stages:
+            landmarks, scale = stage(x, landmarks, scale)
+        return landmarks, scale
 
 
 def delegable(model: nn.Module, size: int) -> nn.Module:

@@ -19,7 +19,7 @@ class LandmarkNet(nn.Module):
 
     def __init__(self, width: Fraction | float = 1, scale_kind: str = "laplace", beta: float = 1.0,
                  num_landmarks: int = 68, dropout: float = 0.2, block_channels=None, head_hidden: int = 0,
-                 generator: nn.Module | None = None):
+                 generator: nn.Module | None = None, stages: nn.ModuleList | None = None):
         super().__init__()
         # ``generator``: any family's heatmap generator (``family.build_generator``); the default is
         # the recombinator family's at ``width``.
@@ -30,6 +30,8 @@ class LandmarkNet(nn.Module):
         self.generator = generator
         # a family whose heatmaps are coarser than the crop says so (``heatmap_stride``); outputs stay in crop px
         self.head = SoftArgmaxCodec(beta, scale_kind, stride=getattr(generator, "heatmap_stride", 1))
+        # post-head stages (``models/stages``: shape model, cascade refiner), applied in order after the head
+        self.stages = stages if stages is not None else nn.ModuleList()
         # Thin models grow heatmap logits slowly (few input channels, Adam steps ~lr), so a
         # softmax inverse temperature beta > 1 speeds up learning; dividing the init by beta
         # keeps the starting heatmaps as flat as with beta = 1.
@@ -38,10 +40,24 @@ class LandmarkNet(nn.Module):
                 conv.weight.div_(beta)
 
     def forward_train(self, x: torch.Tensor):
+        """The first stage's training decode (mean, spread, probabilities); stages are not applied."""
         return self.head(self.generator(x))
 
-    def forward(self, x: torch.Tensor):
+    def first_stage(self, x: torch.Tensor):
+        """Deployed outputs before any post-head stage: landmarks (B,K,2), scale (B,K)."""
         return self.head.deploy(self.generator(x))
+
+    def forward(self, x: torch.Tensor):
+        landmarks, scale = self.head.deploy(self.generator(x))
+        for stage in self.stages:
+            landmarks, scale = stage(x, landmarks, scale)
+        return landmarks, scale
+
+    def auxiliary_loss(self, target: torch.Tensor, loss_fn, target_scale: float) -> torch.Tensor | None:
+        """(B,) per-face extra loss terms of the generator's last training forward (e.g. the EVAE's
+        response-map and latent KL terms), or None for a family without any."""
+        aux = getattr(self.generator, "auxiliary_loss", None)
+        return aux(self.head, target, loss_fn, target_scale) if aux is not None else None
 
 
 def count_params(model: nn.Module) -> int:

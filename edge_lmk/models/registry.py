@@ -22,6 +22,7 @@ from ..contract import DEFAULT_CONTRACT, PreprocessContract
 from ..losses import get_loss
 from .family import FAMILIES, build_generator
 from .net import LandmarkNet, count_params
+from .stages import build_stages, stage_suffix
 from .recombinator.generator import (BlockChannels, block_channels_dict, branch_channels, normalize_block_channels,
                                      width_block_channels)
 
@@ -64,6 +65,8 @@ class ModelSpec:
     # Generator family (``family.FAMILIES``): "recombinator" (this kit's U-Net-like variant,
     # models/recombinator/) or "table1" (the paper's Table 1 generator, models/table1/; names end in ``_t1``).
     family: str = "recombinator"
+    # Post-head stages in order (``models/stages``): "shape" (PCA shape model), "cascade" (refinement)
+    stages: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.block_channels is not None:
@@ -113,6 +116,8 @@ class ModelSpec:
         if self.family != "recombinator":
             cfg["family"] = self.family
             cfg["channels"] = cfg["block_channels"] = None
+        if self.stages:
+            cfg["stages"] = list(self.stages)
         return cfg
 
     def build(self, dropout: float = 0.2) -> LandmarkNet:
@@ -120,8 +125,12 @@ class ModelSpec:
             generator = build_generator(self, dropout)
         except ValueError as e:  # an unknown family in a checkpoint: say so by name
             raise ModelLoadError(str(e)) from None
+        try:
+            stages = build_stages(self.stages, self.contract.num_landmarks)
+        except ValueError as e:
+            raise ModelLoadError(f"{self.name}: {e}") from None
         return LandmarkNet(self.width, self.scale_kind, self.beta, self.contract.num_landmarks, dropout,
-                           generator=generator)
+                           generator=generator, stages=stages)
 
     def load(self) -> LandmarkNet:
         return self.load_with_spec()[0]
@@ -133,7 +142,7 @@ class ModelSpec:
         if not self.shipped:
             raise ModelLoadError(f"{self.name}: no shipped weights at {self.weights_path}")
         model, spec, _ = load_checkpoint(self.weights_path)
-        fields = ("name", "width", "loss", "channels", "head_hidden")
+        fields = ("name", "width", "loss", "channels", "head_hidden", "family", "stages")
         differ = [f for f in fields if getattr(spec, f) != getattr(self, f)]
         if differ:
             raise ModelLoadError(f"{self.weights_path}: checkpoint disagrees with the registry entry {self.name} on "
@@ -166,7 +175,7 @@ def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
                      PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
                      block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"),
                      head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)),
-                     family=cfg.get("family", "recombinator"))
+                     family=cfg.get("family", "recombinator"), stages=tuple(cfg.get("stages", ())))
 
 
 def pruned_name(parent: str, params_removed: float) -> str:
@@ -191,6 +200,15 @@ def register_ladder(family: str) -> None:
     for loss in LOSS_NAMES:
         for w in WIDTHS:
             register_model(ModelSpec(model_name(loss, w) + suffix, w, loss, family=family))
+
+
+def register_staged(base: str, stages: tuple[str, ...]) -> ModelSpec:
+    """``base`` (a registered name) followed by post-head ``stages``: ``laplacekl_w1_8_lg`` + shape ->
+    ``laplacekl_w1_8_lg_pca``."""
+    from dataclasses import replace
+
+    spec = REGISTRY[base]
+    return register_model(replace(spec, name=base + stage_suffix(stages), stages=spec.stages + tuple(stages)))
 
 
 def list_models(shipped_only: bool = True) -> list[ModelSpec]:
@@ -253,6 +271,12 @@ def _one_line(e: BaseException, limit: int = 300) -> str:
     """An exception's message on one line (CLIs print one line per error), at most ``limit`` characters."""
     text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def checkpoint_path(name_or_path: str) -> str:
+    """A shipped registry name -> its weights file; anything else is taken as a path (``--init-from``)."""
+    spec = REGISTRY.get(name_or_path)
+    return str(spec.weights_path) if spec is not None and spec.shipped else name_or_path
 
 
 def resolve(name_or_path: str) -> tuple[LandmarkNet, ModelSpec]:
