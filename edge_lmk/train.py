@@ -38,6 +38,7 @@ from .cli import ArgumentParser, UserError, cli_main, writable_dir
 from .data import scan_folders, scan_unlabeled, split_train_val
 from .data.augment import NO_AUGMENT, AugmentConfig, crop_batch
 from .data.canvas import load_canvases, load_unlabeled
+from . import distributed
 from .files import atomic_write_bytes
 from .losses import get_loss
 from .metrics import nme_per_face
@@ -152,14 +153,56 @@ def main(argv=None):
     train(parse_config(argv))
 
 
+class TrainStep(torch.nn.Module):
+    """One batch's loss as a module, so ``DistributedDataParallel`` can wrap it (DDP syncs the gradients of
+    what its ``forward`` ran). The loss is this process's faces' share of the global batch's weighted mean,
+    times the number of processes: DDP averages the gradients, which then equal one process's."""
+
+    def __init__(self, model, loss_fn, target_scale: float, stages: list, world: int = 1):
+        super().__init__()
+        self.model, self.loss_fn, self.target_scale, self.world = model, loss_fn, target_scale, world
+        self.stages = stages
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, total_weight: torch.Tensor):
+        if self.stages:  # OHEM over this process's share of the batch
+            return stage_loss(self.model, self.stages, x, t, w)
+        mean, spread, _ = self.model.forward_train(x)
+        per_face = self.loss_fn(mean, spread, t, self.target_scale, per_face=True)
+        aux = self.model.auxiliary_loss(t, self.loss_fn, self.target_scale)
+        if aux is not None:
+            per_face = per_face + aux
+        return (per_face * w).sum() / total_weight * self.world
+
+
 def train(cfg: TrainConfig) -> None:
-    """Train (or resume) the run ``cfg`` describes; returns when it is done, stopped or interrupted."""
+    """Train (or resume) the run ``cfg`` describes; returns when it is done, stopped or interrupted.
+    Under ``torchrun`` every process runs this (``edge_lmk/distributed.py``); the first one validates,
+    saves and prints."""
+    ctx = distributed.from_env()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
+    if device.type == "cuda" and ctx.world > 1:
+        device = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(device)
+    if ctx.world > 1:
+        if cfg.unlabeled:
+            raise UserError("--unlabeled (the +D branch) runs in one process only; start it without torchrun")
+        if cfg.batch_size % ctx.world:
+            raise UserError(f"--batch-size {cfg.batch_size} is the global batch: it must divide among the "
+                            f"{ctx.world} processes")
     cfg, spec, out = prepare_run(cfg)
-    writable_dir(out, "--out")
+    if ctx.main:
+        writable_dir(out, "--out")
+    distributed.init(ctx, device)
+    try:
+        _train(cfg, spec, out, device, ctx)
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _train(cfg: TrainConfig, spec: ModelSpec, out: Path, device: torch.device, ctx: distributed.Context) -> None:
     last_path, best_path = out / "last.pt", out / "best.pt"
 
     data_dirs = [Path(d) for d in (cfg.data or default_train_dirs())]
@@ -183,10 +226,11 @@ def train(cfg: TrainConfig) -> None:
     # per-face loss weights: 1 for --data faces, --extra-weight for the noisier --extra-data ones
     tr_w = torch.ones(len(train_recs))
     tr_w[n_main:] = cfg.extra_weight
-    print(f"{spec.name}: {n_main} train faces from {', '.join(map(str, data_dirs))}"
+    log = print if ctx.main else (lambda *a, **k: None)
+    log(f"{spec.name}: {n_main} train faces from {', '.join(map(str, data_dirs))}"
           + (f" + {len(train_recs) - n_main} extra (weight {cfg.extra_weight})" if cfg.extra_data else "")
           + f" / {len(val_recs)} val faces{' from ' + ', '.join(cfg.val_data) if cfg.val_data else ''}; "
-          f"device {device}")
+          f"device {device}" + (f", {ctx.world} processes" if ctx.world > 1 else ""))
 
     loss_fn, _ = get_loss(spec.loss)
     crop_scale, size = spec.contract.crop_scale, spec.contract.input_size
@@ -195,6 +239,8 @@ def train(cfg: TrainConfig) -> None:
     seed_everything(cfg.seed)
     # channels_last: ~40% faster convolutions on CPU for these thin layers
     model = spec.build(cfg.dropout).to(device, memory_format=torch.channels_last)
+    if ctx.world > 1:  # batch norm over the global batch, as in one process
+        distributed.convert_batchnorm(model, device)
     # --stages: the first stage (generator, earlier stages) is frozen, in eval mode; only the new stages learn
     train_stages = list(model.stages)[len(model.stages) - len(cfg.stages):] if cfg.stages else []
     if train_stages:
@@ -223,7 +269,7 @@ def train(cfg: TrainConfig) -> None:
         disc = PatchDiscriminator(spec.contract.num_landmarks, base=cfg.d_base).to(device)
         adv = {"D": disc, "opt": torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999)),
                "img": torch.from_numpy(un_img), "box": torch.from_numpy(un_box)}
-        print(f"adversarial: {len(un_files)} unlabelled faces from {cfg.unlabeled}, lambda {cfg.adv_weight}, "
+        log(f"adversarial: {len(un_files)} unlabelled faces from {cfg.unlabeled}, lambda {cfg.adv_weight}, "
               f"D base {cfg.d_base}")
 
     if last_path.exists():
@@ -240,7 +286,7 @@ def train(cfg: TrainConfig) -> None:
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
-        print(f"resumed from {last_path} at epoch {start_epoch} (best val NME {best_nme:.3f})")
+        log(f"resumed from {last_path} at epoch {start_epoch} (best val NME {best_nme:.3f})")
     else:
         if cfg.init_from:
             missing, unexpected = model.load_state_dict(load_checkpoint(checkpoint_path(cfg.init_from))[0].state_dict(),
@@ -253,8 +299,16 @@ def train(cfg: TrainConfig) -> None:
                                  f"(missing {missing}, unexpected {unexpected})")
             if ema:
                 ema.module.load_state_dict(model.state_dict())
-            print(f"initialised from {cfg.init_from}")
-    atomic_write_bytes(out / "args.json", json.dumps(cfg.to_json(), indent=2).encode())
+            log(f"initialised from {cfg.init_from}")
+    if ctx.main:
+        atomic_write_bytes(out / "args.json", json.dumps(cfg.to_json(), indent=2).encode())
+    step_module = TrainStep(model, loss_fn, cfg.target_scale, train_stages, ctx.world)
+    if ctx.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        runner = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        runner = step_module
 
     stop = {"flag": False}
 
@@ -278,25 +332,22 @@ def train(cfg: TrainConfig) -> None:
         t0 = time.time()
         run_loss = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                   mininterval=1.0 if os.isatty(2) else 30.0)
+                   mininterval=1.0 if os.isatty(2) else 30.0, disable=not ctx.main)
         try:
             for b in bar:
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 x, t = crop_batch(tr_img[idx].to(device), tr_pts[idx].to(device), size, crop_scale, aug, gen)
+                w = tr_w[idx].to(device)
+                total_weight = w.sum()
+                if ctx.world > 1:  # every process cut the global batch with the same draws; keep this one's share
+                    share = ctx.share(len(idx))
+                    x, t, w = x[share], t[share], w[share]
                 x = x.contiguous(memory_format=torch.channels_last)
                 step = epoch * steps_per_epoch + b
                 for g in opt.param_groups:
                     g["lr"] = cfg.lr * lr_factor(step, total_steps, warmup)
-                w = tr_w[idx].to(device) if cfg.extra_data else None
-                if train_stages:
-                    loss = stage_loss(model, train_stages, x, t, w)
-                else:
-                    mean, spread, _ = model.forward_train(x)
-                    per_face = loss_fn(mean, spread, t, cfg.target_scale, per_face=True)
-                    aux = model.auxiliary_loss(t, loss_fn, cfg.target_scale)
-                    if aux is not None:
-                        per_face = per_face + aux
-                    loss = (per_face * w).sum() / w.sum() if w is not None else per_face.mean()
+                loss = runner(x, t, w if cfg.extra_data else None, total_weight) if train_stages else \
+                    runner(x, t, w, total_weight)
                 if adv:
                     loss = loss + cfg.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
                                                                      cfg.target_scale, device, cfg.adv_batch)
@@ -308,8 +359,20 @@ def train(cfg: TrainConfig) -> None:
                 run_loss += loss.item()
                 bar.set_postfix(loss=f"{run_loss / (b + 1):.4f}", refresh=False)
         except KeyboardInterrupt:
-            print("\ninterrupted: the last completed epoch is saved in", last_path)
+            log("\ninterrupted: the last completed epoch is saved in", last_path)
             return
+        stop_now = stop["flag"] or bool(cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes)
+        if ctx.world > 1:  # the global batch's mean loss, and one decision to stop for all processes
+            import torch.distributed as dist
+
+            agg = torch.tensor([run_loss / ctx.world, float(stop_now)], dtype=torch.float64, device=device)
+            dist.all_reduce(agg)
+            run_loss, stop_now = float(agg[0]), bool(agg[1] > 0)
+            if not ctx.main:
+                ctx.barrier()  # wait until the first process has written this epoch's checkpoint
+                if stop_now:
+                    return
+                continue
         val = validate(eval_model, va_img, va_pts, crop_scale, size, device)
         row = {"epoch": epoch + 1, "loss": run_loss / steps_per_epoch, "val_nme": float(val.mean()),
                "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
@@ -326,12 +389,13 @@ def train(cfg: TrainConfig) -> None:
             "epoch": epoch + 1, "best_val_nme": best_nme, "history": history,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}})
         write_logs(out, history)
+        ctx.barrier()
         print(f"epoch {epoch + 1:3d}/{cfg.epochs} loss {row['loss']:.4f} val NME {row['val_nme']:.3f} "
               f"{'*' if improved else ' '} ({row['seconds']:.1f}s)")
-        if stop["flag"] or (cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes):
+        if stop_now:
             print(f"stopping after epoch {epoch + 1}; re-run the same command to resume")
             return
-    print(f"done: best val NME {best_nme:.3f} -> {best_path}")
+    log(f"done: best val NME {best_nme:.3f} -> {best_path}")
 
 
 def stage_loss(model, stages, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
