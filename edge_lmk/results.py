@@ -19,7 +19,10 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 TARGETS = {"1/16": 6.0, "1/8": 4.2, "1/4": 3.6, "1/2": 3.4, "1": 3.3}
 
 
-FAMILY_LABELS = {"table1": "Table 1", "fast": "fast"}
+FAMILY_LABELS = {"table1": "Table 1", "fast": "fast", "localglobal": "local-global FCN",
+                 "localglobal_nokc": "local-global FCN, no kernel conv", "evae": "EVAE-CNN",
+                 "evae_fcn": "EVAE-CNN FCN ablation"}
+STAGE_LABELS = {"shape": "+PCA shape model", "cascade": "+cascade"}
 
 
 def table() -> str:
@@ -36,6 +39,7 @@ def table() -> str:
         width = f"{s.width} pruned" if s.pruned else (f"{s.width} +MLP head" if s.head_hidden else s.width)
         if s.family != "recombinator":
             width = f"{width} {FAMILY_LABELS.get(s.family, s.family)}"
+        width = " ".join([str(width), *(STAGE_LABELS[st] for st in s.stages)])
         val = c.get("training", {}).get("val_nme", 0)
         val_txt = f"{val:.2f}" + ("&dagger;" if c.get("training", {}).get("val_data") else "")
         stages = c.get("history") or []
@@ -58,7 +62,9 @@ def table() -> str:
             "`python -m edge_lmk.compress.prune_report`). \"+MLP head\" rows add a per-pixel MLP branch to the "
             "heatmap head (`--head-hidden 16`, see the model card). \"Table 1\" rows are the paper's generator "
             "(`edge_lmk/models/table1/`), \"fast\" rows the latency-first layout with 40x40 heatmaps "
-            "(`edge_lmk/models/fast/`). Epochs \"a + b\" are training stages, each "
+            "(`edge_lmk/models/fast/`); local-global FCN and EVAE-CNN rows are the seeds' other systems "
+            "(`docs/families/`), \"+PCA shape model\" and \"+cascade\" rows carry a post-head stage "
+            "(`edge_lmk/models/stages/`). Epochs \"a + b\" are training stages, each "
             "initialised from the one before (listed in the card). &dagger;: validation NME on "
             "`extra_udacity/val` (noisier video frames, another domain; those runs trained on every 300-W face), "
             "not on a held-out 300-W split, so it is not comparable across rows.\n")
