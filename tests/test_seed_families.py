@@ -2,6 +2,8 @@
 post-head stages any family's model may carry (PCA shape model, cascade refinement)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,35 @@ def test_cascade_trains_with_the_first_stage_frozen(tmp_path, sample_test):
     # a stage needs a trained first stage
     assert train.cli(["--family", "fast", "--stages", "cascade", "--data", str(sample_test),
                       "--out", str(tmp_path / "x")]) == 2
+
+
+SEED_FAMILIES = ("localglobal", "localglobal_nokc", "evae", "evae_fcn")
+
+
+def _shipped_seed_models() -> list[str]:
+    return [s.name for s in REGISTRY.values() if s.shipped and (s.family in SEED_FAMILIES or s.stages)]
+
+
+def test_shipped_seed_models_export_to_every_target_with_parity(tmp_path):
+    """Adding the families touched no exporter: every shipped model of theirs (and every model with a post-head
+    stage) exports to .pte/.tflite/.onnx at fp32 within 0.01 NME and 0.05 px of PyTorch on the bundled real
+    faces; the staged ones also in int8 (.pte, .tflite: +3% NME; their stages stay float). Core ML's rows run
+    for every shipped model in tests/test_coreml.py."""
+    from export import all as export_all
+
+    names = _shipped_seed_models()
+    assert {"laplacekl_w1_8_lg", "laplacekl_w1_8_lg_pca"} <= set(names)
+    staged = [n for n in names if REGISTRY[n].stages]
+    out = tmp_path / "art"
+    assert export_all.main(["--models", *names, "--formats", "executorch", "tflite", "onnx", "--precisions", "fp32",
+                            "--out", str(out / "fp32")]) == 0
+    assert export_all.main(["--models", *staged, "--formats", "executorch", "tflite", "--precisions", "int8",
+                            "--out", str(out / "int8")]) == 0
+    rows = [r for p in ("fp32", "int8") for r in json.loads((out / p / "manifest.json").read_text())["artifacts"]]
+    assert len(rows) == 3 * len(names) + 2 * len(staged)
+    for r in rows:
+        assert r["status"] == "ok", r
+        if r["precision"] == "fp32":
+            assert abs(r["parity"]["delta_nme"]) < 0.01 and r["parity"]["max_px"] < 0.05, r
+        else:
+            assert r["parity"]["rel_delta_nme"] < 0.03, r
