@@ -60,7 +60,7 @@ def portable(v):
 
 
 # train flags written into a card's training command when the run set them, so the command reproduces the run
-TRAIN_FLAGS = ("family", "width", "loss", "head_hidden", "init_from", "stages", "data", "val_data", "extra_data", "extra_weight",
+TRAIN_FLAGS = ("family", "width", "loss", "head_hidden", "init_from", "stages", "teacher", "distill_weight", "data", "val_data", "extra_data", "extra_weight",
                "steps", "epochs", "lr", "warmup_epochs", "ema", "beta",
                "batch_size", "weight_decay", "dropout", "unlabeled", "num_unlabeled", "unlabeled_extent", "adv_weight", "d_lr",
                "d_base", "adv_batch", "seed",
@@ -81,7 +81,9 @@ def card_flags(args: dict, tc: TrainConfig, pruned: bool) -> list[str]:
         elif k not in args:
             continue
         v = getattr(tc, k)
-        if k in ("head_hidden", "unlabeled", "val_data", "extra_data", "stages") and not v:
+        if k in ("head_hidden", "unlabeled", "val_data", "extra_data", "stages", "teacher") and not v:
+            continue
+        if k == "distill_weight" and not tc.teacher:
             continue
         if (k == "family" and v == "recombinator") or (k == "extra_weight" and not tc.extra_data):
             continue  # the defaults, or meaningless without extra data

@@ -158,10 +158,14 @@ class TrainStep(torch.nn.Module):
     what its ``forward`` ran). The loss is this process's faces' share of the global batch's weighted mean,
     times the number of processes: DDP averages the gradients, which then equal one process's."""
 
-    def __init__(self, model, loss_fn, target_scale: float, stages: list, world: int = 1):
+    def __init__(self, model, loss_fn, target_scale: float, stages: list, world: int = 1, teacher=None,
+                 distill_weight: float = 0.0):
         super().__init__()
         self.model, self.loss_fn, self.target_scale, self.world = model, loss_fn, target_scale, world
         self.stages = stages
+        # a plain attribute, not a submodule: the teacher is frozen and never saved with the student
+        self.__dict__["teacher"] = teacher
+        self.distill_weight = distill_weight
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, total_weight: torch.Tensor):
         if self.stages:  # OHEM over this process's share of the batch
@@ -171,7 +175,23 @@ class TrainStep(torch.nn.Module):
         aux = self.model.auxiliary_loss(t, self.loss_fn, self.target_scale)
         if aux is not None:
             per_face = per_face + aux
+        if self.teacher is not None:
+            per_face = per_face + self.distill_weight * distill_loss(self.teacher, x, mean, spread)
         return (per_face * w).sum() / total_weight * self.world
+
+
+DISTILL_MIN_SPREAD = 0.25  # crop px: a very sure teacher must not turn the KL into a huge L1
+
+
+def distill_loss(teacher, x: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
+    """(B,) KL(student Laplace || teacher Laplace) per face, summed over axes and averaged over landmarks:
+    the LaplaceKL with the teacher's mean and spread as the target (any heatmap resolution: both are in crop
+    pixels)."""
+    from .losses import laplace_kl
+
+    with torch.no_grad():
+        t_mean, t_spread, _ = teacher.forward_train(x)
+    return laplace_kl(mean, spread, t_mean, t_spread.clamp_min(DISTILL_MIN_SPREAD), per_face=True)
 
 
 def train(cfg: TrainConfig) -> None:
@@ -226,6 +246,9 @@ def _train(cfg: TrainConfig, spec: ModelSpec, out: Path, device: torch.device, c
     # per-face loss weights: 1 for --data faces, --extra-weight for the noisier --extra-data ones
     tr_w = torch.ones(len(train_recs))
     tr_w[n_main:] = cfg.extra_weight
+    if device.type == "cuda":  # the faces go to the GPU once; cropping and augmentation run there (crop_batch)
+        tr_img, tr_pts, tr_w = tr_img.to(device), tr_pts.to(device), tr_w.to(device)
+        va_img, va_pts = va_img.to(device), va_pts.to(device)
     log = print if ctx.main else (lambda *a, **k: None)
     log(f"{spec.name}: {n_main} train faces from {', '.join(map(str, data_dirs))}"
           + (f" + {len(train_recs) - n_main} extra (weight {cfg.extra_weight})" if cfg.extra_data else "")
@@ -302,7 +325,15 @@ def _train(cfg: TrainConfig, spec: ModelSpec, out: Path, device: torch.device, c
             log(f"initialised from {cfg.init_from}")
     if ctx.main:
         atomic_write_bytes(out / "args.json", json.dumps(cfg.to_json(), indent=2).encode())
-    step_module = TrainStep(model, loss_fn, cfg.target_scale, train_stages, ctx.world)
+    teacher = None
+    if cfg.teacher:
+        if train_stages:
+            raise UserError("--teacher distils the first stage; it does not combine with --stages")
+        teacher = load_checkpoint(checkpoint_path(cfg.teacher))[0].to(device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        log(f"distilling from {cfg.teacher} (weight {cfg.distill_weight})")
+    step_module = TrainStep(model, loss_fn, cfg.target_scale, train_stages, ctx.world, teacher, cfg.distill_weight)
     if ctx.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 

@@ -109,6 +109,10 @@ class TrainConfig:
     # where and how fast: never part of what is trained (may change on resume)
     device: str = _opt("auto")
     threads: int | None = _opt(None, type=positive_int)
+    # distillation: a trained teacher's per-landmark Laplace distributions as a second target
+    teacher: str | None = _opt(None, "teacher model (registry name or .pt): add the LaplaceKL from the student's "
+                                     "distribution to the teacher's on the same augmented crop")
+    distill_weight: float = _opt(0.5, "weight of the distillation term (with --teacher)", type=nonnegative_float)
     # post-head stages (edge_lmk/models/stages): with --init-from FIRST_STAGE, only the stages train
     stages: tuple[str, ...] | None = _opt(None, "post-head stages after the family's head: cascade (coarse-to-fine refinement, "
                                        "trained with OHEM while the --init-from first stage stays frozen); the shape "
