@@ -210,6 +210,9 @@ def main(argv=None) -> int:
     ap.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
                     help=f"drop faces scoring below this (detector score x landmark confidence; default "
                          f"{DEFAULT_MIN_SCORE}, 0 keeps every detection)")
+    ap.add_argument("--flip", action="store_true",
+                    help="test-time horizontal flip: each face also runs mirrored, the two averaged (twice the "
+                         "landmark cost; measure it separately, edge_lmk/flip.py)")
     ap.add_argument("--min-quality", type=float, default=0.0,
                     help="drop faces whose calibrated quality (estimated probability that the face's NME is "
                          "<= 8%%, docs/confidence) is below Q, in [0, 1] (default 0: keep all; needs a calibrated "
@@ -250,7 +253,7 @@ def main(argv=None) -> int:
     try:
         detector = detector_from_args(args)
         lmk = FaceLandmarker(args.model, detector, refine=DEFAULT_REFINE if args.refine is None else args.refine,
-                             min_score=args.min_score, min_quality=args.min_quality)
+                             min_score=args.min_score, min_quality=args.min_quality, flip=args.flip)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -259,7 +262,7 @@ def main(argv=None) -> int:
            "detector": getattr(det, "name", type(det).__name__),
            "detector_settings": det.settings() if hasattr(det, "settings") else {},
            "box_mapping": vars(lmk.box_mapping), "refine": lmk.refine, "min_score": lmk.min_score,
-           "min_quality": lmk.min_quality,
+           "min_quality": lmk.min_quality, "flip": lmk.flip,
            "images": {}, "videos": {}}
     failed = 0
     for v in videos:

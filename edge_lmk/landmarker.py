@@ -148,7 +148,8 @@ class FaceLandmarker:
 
     def __init__(self, model=DEFAULT_MODEL, detector: FaceDetector | None = None,
                  box_mapping: BoxMapping | None = None, refine: int = DEFAULT_REFINE,
-                 min_score: float = 0.0, max_pixels: int = MAX_PIXELS, min_quality: float = 0.0):
+                 min_score: float = 0.0, max_pixels: int = MAX_PIXELS, min_quality: float = 0.0,
+                 flip: bool = False):
         if isinstance(model, (str, os.PathLike)):
             from .runtimes import load_predictor
 
@@ -166,6 +167,8 @@ class FaceLandmarker:
         self.refine = int(refine)
         self.min_score = min_score
         self.max_pixels = max_pixels
+        # test-time horizontal flip (edge_lmk/flip.py): twice the landmark cost, averaged plain + mirrored pass
+        self.flip = bool(flip)
         from .confidence import calibration_for
 
         self.calibration = calibration_for(self.predictor)  # None: faces carry no expected error / quality
@@ -211,7 +214,12 @@ class FaceLandmarker:
             return np.zeros((0, c.num_landmarks, 2), np.float32), np.zeros((0, c.num_landmarks), np.float32)
         crops, As = zip(*(crop_region(rgb, sq, c.input_size) for sq in squares))
         x = np.concatenate([to_input(cr, c.pixel_scale) for cr in crops])
-        lm, scale = self.predictor.predict(x)
+        if self.flip:
+            from .flip import flip_average
+
+            lm, scale = flip_average(self.predictor, x)
+        else:
+            lm, scale = self.predictor.predict(x)
         photo = np.stack([crop_to_photo(l, A) for l, A in zip(lm, As)]).astype(np.float32)
         return photo, scale
 

@@ -173,6 +173,27 @@ def test_pluggable_detector_reaches_the_gt_crop_path(lmk):
     np.testing.assert_allclose(faces[0].landmarks, ref.landmarks, atol=1e-5)
 
 
+def test_flip_option_averages_the_plain_and_mirrored_passes(lmk):
+    """``FaceLandmarker(flip=True)`` gives ``flip.flip_average`` of the same crop, mapped to the photo: within
+    float32 summation order (CROP_PX_TOL crop px, scaled to photo px); and it moves the points (it is not a
+    no-op) by less than a pixel-level change."""
+    from edge_lmk.flip import flip_average
+    from edge_lmk.preprocess import crop_to_photo, to_input
+
+    rgb, gt = _square_photo()
+    sq = gt_square(gt, lmk.contract.crop_scale)
+    flipped = FaceLandmarker(lmk.predictor, AnnotationDetector([gt]), refine=0, flip=True)
+    face = flipped.detect_squares(rgb, [sq])[0]
+    crop, A = crop_region(rgb, sq, lmk.contract.input_size)
+    lm, _ = flip_average(lmk.predictor, to_input(crop, lmk.contract.pixel_scale))
+    ref = crop_to_photo(lm[0], A)
+    px = sq.side / lmk.contract.input_size
+    np.testing.assert_allclose(face.landmarks, ref, atol=CROP_PX_TOL * px)
+    plain = lmk.detect_squares(rgb, [sq])[0].landmarks
+    moved = np.linalg.norm(face.landmarks - plain, axis=-1)
+    assert 0 < moved.mean() < 2 * px
+
+
 def test_fhog_detector_downscales_big_photos():
     det = FhogFaceDetector()
     s = det.scales(6000, 8000)
