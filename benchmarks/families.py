@@ -2,6 +2,7 @@
 benchmark run (``python -m benchmarks.run``) and the models' cards.
 
     python -m benchmarks.families --results runs/bench_families [--models NAME ...] [--write docs/families/table.md]
+    python -m benchmarks.families --curves docs/families/logs --plot docs/families/convergence.png
 
 Columns: family, parameters once batch norm is folded (what an artifact holds), bytes of the fastest
 int8 artifact, 300-W common NME of PyTorch eager and of that artifact, its single-thread median
@@ -70,13 +71,48 @@ def markdown(table: list[dict], results: dict, regen: str) -> str:
     return "\n".join(lines)
 
 
+def plot_curves(log_dir: Path, out: Path) -> Path:
+    """Validation NME and training loss per epoch of the training logs in ``log_dir`` (``NAME.json``: a run's
+    ``log.json``), one line per model: the ablations' convergence side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_lmk.files import save_figure
+
+    logs = {p.stem: json.loads(p.read_text()) for p in sorted(Path(log_dir).glob("*.json"))}
+    if not logs:
+        raise SystemExit(f"{log_dir}: no NAME.json training logs")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, rows in logs.items():
+        ep = [r["epoch"] for r in rows]
+        a.plot(ep, [r["val_nme"] for r in rows], label=name)
+        b.plot(ep, [r["loss"] for r in rows], label=name)
+    a.set(xlabel="epoch", ylabel="validation NME (extra_udacity/val)", title="validation NME", ylim=(None, 12))
+    b.set(xlabel="epoch", ylabel="training loss", title="training loss (incl. auxiliary terms)", yscale="log")
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3)
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.families", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--results", required=True, help="folder with results.json from python -m benchmarks.run")
+    ap.add_argument("--results", default=None, help="folder with results.json from python -m benchmarks.run")
+    ap.add_argument("--curves", default=None, help="folder of training logs (NAME.json) to plot with --plot")
+    ap.add_argument("--plot", default=None, help="PNG for --curves")
     ap.add_argument("--models", nargs="+", default=None, help="rows in this order (default: every model timed)")
     ap.add_argument("--write", default=None, help="also write the Markdown table to this file")
     args = ap.parse_args(argv)
+    if args.curves:
+        print(plot_curves(Path(args.curves), Path(args.plot or Path(args.curves).parent / "convergence.png")))
+        if not args.results:
+            return 0
+    if not args.results:
+        ap.error("give --results and/or --curves")
     path = Path(args.results) / "results.json"
     if not path.is_file():
         print(f"error: {path}: no results.json (run python -m benchmarks.run --out {args.results} first)",

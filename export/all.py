@@ -145,10 +145,41 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
     return entry
 
 
+def export_one_model(spec: ModelSpec, targets: list[Target], out: Path, records: list,
+                     log: Path | None) -> list[dict]:
+    """Every target of one model (a worker process's job): its own crops, reference and rows."""
+    model, spec = spec.load_with_spec()
+    crops = prepare_crops(records, spec.contract)
+    ref = reference(model, spec, crops)
+    return [run_target(model, spec, target, out, crops, ref, log) for target in targets]
+
+
+def _worker_init(threads: int) -> None:
+    """A worker dies with its parent (a killed export.all leaves no process writing into --out) and uses
+    ``threads`` torch threads, so the workers together use the cores once."""
+    import ctypes
+    import torch
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux; elsewhere a no-op)
+    except OSError:
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    torch.set_num_threads(threads)
+
+
+def default_workers(n_models: int) -> int:
+    """One process per core, at most one per model: the rows of one model run in order in one process."""
+    return max(1, min(os.cpu_count() or 1, n_models))
+
+
 def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, records: list, run: dict,
-                  log: Path | None, kept: list[dict] | None = None) -> list[dict]:
-    """Every spec x target, in order; the manifest (``kept``, the valid artifacts already on disk, with
-    this run's rows merged in) is rewritten after each row so a killed run leaves a true one."""
+                  log: Path | None, kept: list[dict] | None = None, workers: int = 1) -> list[dict]:
+    """Every spec x target; the manifest (``kept``, the valid artifacts already on disk, with this run's rows
+    merged in) is rewritten after each row (one worker) or each model (several) so a killed run leaves a true
+    one. With ``workers`` > 1 the models are spread over that many processes; rows keep the serial order."""
+    if workers > 1 and len(specs) > 1:
+        return _export_parallel(specs, targets, out, records, run, log, kept, workers)
     entries: list[dict] = []
     crops_by_contract: dict[str, CropSet] = {}  # models sharing a contract share crops
     bar = tqdm(total=len(specs) * len(targets), desc="export", unit="artifact", dynamic_ncols=True)
@@ -172,6 +203,37 @@ def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, reco
     return entries
 
 
+def _export_parallel(specs, targets, out, records, run, log, kept, workers: int) -> list[dict]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    done: dict[int, list[dict]] = {}
+    bar = tqdm(total=len(specs) * len(targets), desc=f"export ({workers} processes)", unit="artifact",
+               dynamic_ncols=True)
+    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(threads,))
+    try:
+        futures = {ex.submit(export_one_model, spec, targets, out, records, log): i for i, spec in enumerate(specs)}
+        for fut in as_completed(futures):
+            rows = fut.result()
+            done[futures[fut]] = rows
+            for e in rows:
+                if e["status"] != "ok":
+                    bar.write(f"{e['model']} {e['format']}/{e['precision']}: {e['status']}: {e['error']}")
+            bar.update(len(rows))
+            write_manifest(out / "manifest.json", merge(kept or [], [e for i in sorted(done) for e in done[i]]), run)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        ex.shutdown(wait=True, cancel_futures=True)  # running rows finish and clean up their temporaries
+        raise
+    finally:
+        bar.close()
+    ex.shutdown(wait=True)
+    return [e for i in range(len(specs)) for e in done[i]]
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     ap = cli.ArgumentParser(prog="python -m export.all", description=__doc__,
@@ -183,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="300-W layout folder for parity (default: the bundled sample, "
                                                  "edge_lmk/sample/test_common)")
     ap.add_argument("--verbose", action="store_true", help="show converter output instead of writing OUT/export.log")
+    ap.add_argument("--workers", type=cli.positive_int, default=None,
+                    help="processes exporting models side by side (default: one per core, at most one per model)")
     ap.add_argument("--android", default=None, metavar="ASSETS_DIR",
                     help="also place the .pte/.tflite artifacts and their contracts into this Android assets folder "
                          "(e.g. android_demo/app/src/main/assets); see android_demo/README.md")
@@ -217,15 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     write_manifest(out / "manifest.json", kept, run)
     try:
         with sigterm_as_interrupt():
-            entries = export_models(specs, targets, out, records, run, log, kept)
+            workers = args.workers or default_workers(len(specs))
+            entries = export_models(specs, targets, out, records, run, log, kept, workers)
     except KeyboardInterrupt:
         print(f"\ninterrupted: no partial files left; rows finished so far are in {out / 'manifest.json'} "
               f"(complete: false)", file=sys.stderr)
         return 130
 
     # CPU time next to wall time: on a shared machine wall time mostly measures the neighbours.
-    run.update(wall_s=round(time.perf_counter() - start, 1), cpu_s=round(time.process_time() - cpu_start, 1),
-               complete=True)
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run.update(wall_s=round(time.perf_counter() - start, 1),
+               cpu_s=round(time.process_time() - cpu_start + children.ru_utime + children.ru_stime, 1),
+               complete=True, workers=workers)
     listed = merge(kept, entries)
     write_manifest(out / "manifest.json", listed, run)
     write_report(out / "report.md", listed, run)

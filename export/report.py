@@ -63,7 +63,7 @@ def write_report(path: Path, entries: list[dict], run: dict) -> None:
         "# Export report", "",
         f"`{run['command']}`", "",
         f"{ok} of {len(entries)} artifacts exported and within parity tolerance; wall time "
-        f"{run['wall_s']:.1f} s ({run['cpu_s']:.1f} s CPU time of this process) on {run['cpus']} CPU core(s).", "",
+        f"{run['wall_s']:.1f} s ({run['cpu_s']:.1f} s CPU time, worker processes included; {run.get('workers', 1)} process(es)) on {run['cpus']} CPU core(s).", "",
         f"Parity data: `{run['data']}` ({run['n_faces']} faces, cropped from ground-truth landmarks). "
         "nme = inter-ocular NME (%) of the artifact in its runtime; delta NME = artifact - fp32 PyTorch; "
         "max px = largest landmark distance to PyTorch in photo pixels.", "",

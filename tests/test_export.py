@@ -7,6 +7,7 @@ artifacts on the bundled sample faces instead of being read back from the manife
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -250,3 +251,17 @@ def test_benchmark_worker_runs_pte_without_the_exporter(exported, crops):
     with torch.no_grad():
         eager_lm, _ = REGISTRY[MODELS[0]].load().eval()(torch.from_numpy(x))
     np.testing.assert_allclose(np.asarray(res["lm"]), eager_lm.numpy(), atol=1e-3)  # crop pixels
+
+
+def test_parallel_workers_write_what_one_process_writes(exported, tmp_path):
+    """The fixture exported its two models in two worker processes (the default on a multi-core machine);
+    one process writes byte-identical artifacts, listed in the same order."""
+    out, manifest, _ = exported
+    assert manifest.get("workers", 1) == min(os.cpu_count() or 1, len(MODELS))
+    serial = tmp_path / "serial"
+    assert export_all.main(["--models", *MODELS, "--formats", "onnx", "tflite", "--precisions", "fp32",
+                            "--out", str(serial), "--workers", "1"]) == 0
+    one = json.loads((serial / "manifest.json").read_text())["artifacts"]
+    many = [e for e in manifest["artifacts"] if e["format"] in ("onnx", "tflite") and e["precision"] == "fp32"]
+    assert [e["path"] for e in one] == [e["path"] for e in many]
+    assert [e["sha256"] for e in one] == [e["sha256"] for e in many]
