@@ -69,7 +69,7 @@ def test_evae_samples_only_while_training_and_its_fcn_ablation_never_does():
     fcn.train()
     fcn.forward_train(x)
     # without the sampling there is no latent KL: only the response maps' own LaplaceKL term
-    mean, spread, _ = fcn.head(fcn.generator._cache["responses"])
+    mean, spread, _ = fcn.head(fcn.generator._cache["responses"].detach())
     torch.testing.assert_close(fcn.auxiliary_loss(t, laplace_kl, 1.0),
                                0.5 * laplace_kl(mean, spread, t, 1.0, per_face=True))
     # families without extra terms report none

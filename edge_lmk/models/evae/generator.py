@@ -68,17 +68,18 @@ class EVAEGenerator(nn.Module):
         d = self.dec1(self.up(self.dec2(self.up(d))))
         responses = self.responses(d)
         out = self.to_heatmaps(self.regressor(torch.cat([responses, f1], 1)))
-        # kept for ``auxiliary_loss`` (training forwards only; deployment never reads it)
-        self._cache = {"responses": responses, "mu": mu, "logvar": logvar} if self.training else None
+        if self.training:  # kept for ``auxiliary_loss``, which consumes it; an exported (eval) graph never sets it
+            self._cache = {"responses": responses, "mu": mu, "logvar": logvar}
         return out
 
     def auxiliary_loss(self, head, target: torch.Tensor, loss_fn, target_scale: float) -> torch.Tensor:
         """(B,) response-map LaplaceKL (+ latent KL with sampling) of the last training forward."""
         if self._cache is None:
             raise RuntimeError("auxiliary_loss needs a training-mode forward first")
-        mean, spread, _ = head(self._cache["responses"])
+        cache, self._cache = self._cache, None  # used once: no autograd graph outlives its step
+        mean, spread, _ = head(cache["responses"])
         loss = RESPONSE_WEIGHT * loss_fn(mean, spread, target, target_scale, per_face=True)
-        mu, logvar = self._cache["mu"], self._cache["logvar"]
+        mu, logvar = cache["mu"], cache["logvar"]
         if logvar is not None:
             kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
             loss = loss + KL_WEIGHT * kl
