@@ -180,7 +180,7 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
             "~9.5K-parameter term suggests the paper had. " + PARAM_NOTE)
     if test:
         card["test_common"] = {k: test[k] for k in ("nme", "auc8", "fr8", "n")}
-        card["test_common"]["command"] = f"python -m edge_lmk.evaluate --model {name} --data {test['data']}"
+        card["test_common"]["command"] = f"python -m edge_lmk.evaluate --model {name} --data {portable(test['data'])}"
     return card
 
 
