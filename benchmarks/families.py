@@ -42,6 +42,8 @@ def rows(results: dict, models: list[str] | None = None) -> list[dict]:
         eager = next((r for r in mine if r["format"] == "pytorch"), None)
         int8 = sorted((r for r in mine if r["precision"] == "int8"), key=lambda r: r["latency_ms"]["median"])
         best = int8[0] if int8 else None
+        fastest = min((r for r in mine if r["format"] != "pytorch"), key=lambda r: r["latency_ms"]["median"],
+                      default=None)
         card = REGISTRY[name].card() if name in REGISTRY else {}
         out.append({
             "model": name, "family": label(name) if name in REGISTRY else "?",
@@ -50,7 +52,9 @@ def rows(results: dict, models: list[str] | None = None) -> list[dict]:
             "nme_eager": acc.get(eager["key"], {}).get("nme") if eager else None,
             "nme_int8": acc.get(best["key"], {}).get("nme") if best else None,
             "ms": best["latency_ms"]["median"] if best else None,
-            "vs_mediapipe": best["latency_ms"]["median"] / ref if best and ref else None})
+            "vs_mediapipe": best["latency_ms"]["median"] / ref if best and ref else None,
+            "fastest": f"{fastest['format']} {fastest['precision']}" if fastest else None,
+            "fastest_ms": fastest["latency_ms"]["median"] if fastest else None})
     return out
 
 
@@ -59,12 +63,13 @@ def _f(v, spec: str) -> str:
 
 
 def markdown(table: list[dict], results: dict, regen: str) -> str:
-    lines = ["| family | model | params | int8 bytes (artifact) | 300-W common NME fp32 / int8 | 1-thread ms | "
-             "x MediaPipe |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| family | model | params | int8 bytes (artifact) | 300-W common NME fp32 / int8 | int8 1-thread ms | "
+             "x MediaPipe | fastest artifact, ms |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in table:
         lines.append(f"| {r['family']} | `{r['model']}` | {_f(r['params'], ',')} | {_f(r['int8_bytes'], ',')} "
                      f"({r['artifact'] or '-'}) | {_f(r['nme_eager'], '.2f')} / {_f(r['nme_int8'], '.2f')} | "
-                     f"{_f(r['ms'], '.3f')} | {_f(r['vs_mediapipe'], '.2f')}x |")
+                     f"{_f(r['ms'], '.3f')} | {_f(r['vs_mediapipe'], '.2f')}x | {_f(r['fastest_ms'], '.3f')} "
+                     f"({r['fastest'] or '-'}) |")
     acc = results.get("accuracy") or {}
     lines += ["", f"NME on {acc.get('n', '?')} faces of {acc.get('data_kind', '?')}; latency: median of one "
               f"benchmark run ({results.get('created', '?')}), batch 1, one thread. Regenerate:", "", f"    {regen}", ""]
