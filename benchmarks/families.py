@@ -18,12 +18,7 @@ from pathlib import Path
 
 from edge_lmk.files import atomic_write_bytes
 from edge_lmk.models import REGISTRY
-
-FAMILY_LABELS = {"recombinator": "recombinator (this kit's LaplaceKL generator)", "table1": "LaplaceKL Table 1",
-                 "fast": "fast (latency-first)", "localglobal": "local-global context FCN",
-                 "localglobal_nokc": "local-global FCN, no kernel convolution",
-                 "evae": "EVAE-CNN", "evae_fcn": "EVAE-CNN's FCN ablation (no sampling)"}
-STAGE_LABELS = {"shape": "+ PCA shape model", "cascade": "+ cascade stage"}
+from edge_lmk.results import FAMILY_LABELS, STAGE_LABELS  # the README results table's labels
 
 
 def label(model: str) -> str:

@@ -28,11 +28,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from .cli import ArgumentParser, cli_main, nonnegative_float, positive_int, width_arg
+from .models import FAMILIES
 from .paths import REPO_DIR, shared_data_dir
 from .training_config import TrainConfig
-
-FAMILIES_WITH_LADDERS = ("fast", "recombinator", "table1", "localglobal", "evae")
-
 
 def recipe(data_root: Path) -> dict:
     """The shipped models' recipe (their cards' commands) as TrainConfig fields."""
@@ -136,7 +134,7 @@ def run(cfg: CampaignConfig, dry_run: bool = False) -> list[str]:
 def main(argv=None):
     d = CampaignConfig()
     ap = ArgumentParser(prog="python -m edge_lmk.campaign", description=__doc__)
-    ap.add_argument("--family", default=d.family, choices=FAMILIES_WITH_LADDERS)
+    ap.add_argument("--family", default=d.family, choices=sorted(FAMILIES))
     ap.add_argument("--widths", nargs="+", type=width_arg, default=list(d.widths))
     ap.add_argument("--teacher-width", type=width_arg, default=d.teacher_width)
     ap.add_argument("--teacher", default=None, help="use this model (registry name or .pt) as the teacher instead "

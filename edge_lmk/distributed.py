@@ -106,17 +106,4 @@ def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
     return module
 
 
-def unconvert_batchnorm(module: nn.Module) -> nn.Module:
-    """Back to plain BatchNorm2d (what checkpoints and exports hold); same state dict."""
-    for name, child in module.named_children():
-        if isinstance(child, (GlobalBatchNorm2d, nn.SyncBatchNorm)):
-            bn = nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                child.track_running_stats).to(child.weight.device)
-            bn.load_state_dict(child.state_dict())
-            setattr(module, name, bn)
-        else:
-            unconvert_batchnorm(child)
-    return module
-
-
-__all__ = ["Context", "from_env", "init", "shutdown", "GlobalBatchNorm2d", "convert_batchnorm", "unconvert_batchnorm"]
+__all__ = ["Context", "from_env", "init", "shutdown", "GlobalBatchNorm2d", "convert_batchnorm"]

@@ -44,6 +44,7 @@ from .losses import get_loss
 from .metrics import nme_per_face
 from .models import FAMILIES
 from .models.registry import REGISTRY, ModelSpec, checkpoint_path, load_checkpoint, model_name, save_checkpoint
+from .models.net import run_stages
 from .models.stages import stage_suffix
 from .models.stages.cascade import ohem_loss
 from .paths import default_train_dirs
@@ -377,8 +378,7 @@ def _train(cfg: TrainConfig, spec: ModelSpec, out: Path, device: torch.device, c
                 step = epoch * steps_per_epoch + b
                 for g in opt.param_groups:
                     g["lr"] = cfg.lr * lr_factor(step, total_steps, warmup)
-                loss = runner(x, t, w if cfg.extra_data else None, total_weight) if train_stages else \
-                    runner(x, t, w, total_weight)
+                loss = runner(x, t, w, total_weight)
                 if adv:
                     loss = loss + cfg.adv_weight * adversarial_step(adv, model, x, t, size, crop_scale, aug, ugen,
                                                                      cfg.target_scale, device, cfg.adv_batch)
@@ -434,12 +434,8 @@ def stage_loss(model, stages, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor 
     (the frozen first stage and earlier stages run without gradients)."""
     n_frozen = len(model.stages) - len(stages)
     with torch.no_grad():
-        landmarks, scale = model.first_stage(x)
-        for st in list(model.stages)[:n_frozen]:
-            landmarks, scale = st(x, landmarks, scale)
-    for st in stages:
-        landmarks, scale = st(x, landmarks, scale)
-    return ohem_loss(landmarks, t, w)
+        landmarks, scale = run_stages(list(model.stages)[:n_frozen], x, *model.first_stage(x))
+    return ohem_loss(run_stages(stages, x, landmarks, scale)[0], t, w)
 
 
 def adversarial_step(adv, model, x, t, size, crop_scale, aug, gen, b, device, n: int | None = None) -> torch.Tensor:

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -145,13 +145,32 @@ def run_target(model, spec: ModelSpec, target: Target, out: Path, crops: CropSet
     return entry
 
 
+def model_rows(spec: ModelSpec, targets: list[Target], out: Path, records: list, log: Path | None,
+               crops_by_contract: dict[str, CropSet] | None = None,
+               on_target: Callable[[ModelSpec, Target], None] | None = None) -> Iterator[dict]:
+    """Every target of one model, row by row. ``crops_by_contract``: crops shared by models with the same
+    contract (one process exporting several models); ``on_target`` is told which row starts."""
+    model, spec = spec.load_with_spec()  # the checkpoint's config (beta, ...) is what every record states
+    cache = {} if crops_by_contract is None else crops_by_contract
+    key = spec.contract.to_json()
+    if key not in cache:
+        cache[key] = prepare_crops(records, spec.contract)
+    ref = reference(model, spec, cache[key])
+    for target in targets:
+        if on_target is not None:
+            on_target(spec, target)
+        yield run_target(model, spec, target, out, cache[key], ref, log)
+
+
 def export_one_model(spec: ModelSpec, targets: list[Target], out: Path, records: list,
                      log: Path | None) -> list[dict]:
-    """Every target of one model (a worker process's job): its own crops, reference and rows."""
-    model, spec = spec.load_with_spec()
-    crops = prepare_crops(records, spec.contract)
-    ref = reference(model, spec, crops)
-    return [run_target(model, spec, target, out, crops, ref, log) for target in targets]
+    """Every target of one model: a worker process's job."""
+    return list(model_rows(spec, targets, out, records, log))
+
+
+def _report_failure(bar, spec_name: str, target: Target, entry: dict) -> None:
+    if entry["status"] != "ok":
+        bar.write(f"{spec_name} {target.key}: {entry['status']}: {entry['error']}")
 
 
 def _worker_init(threads: int) -> None:
@@ -185,18 +204,12 @@ def export_models(specs: list[ModelSpec], targets: list[Target], out: Path, reco
     bar = tqdm(total=len(specs) * len(targets), desc="export", unit="artifact", dynamic_ncols=True)
     try:
         for spec in specs:
-            model, spec = spec.load_with_spec()  # the checkpoint's config (beta, ...) is what every record states
-            key = spec.contract.to_json()
-            if key not in crops_by_contract:
-                crops_by_contract[key] = prepare_crops(records, spec.contract)
-            ref = reference(model, spec, crops_by_contract[key])
-            for target in targets:
-                bar.set_postfix_str(f"{spec.name} {target.key}")
-                entry = run_target(model, spec, target, out, crops_by_contract[key], ref, log)
+            rows = model_rows(spec, targets, out, records, log, crops_by_contract,
+                              lambda s, t: bar.set_postfix_str(f"{s.name} {t.key}"))
+            for target, entry in zip(targets, rows):
                 entries.append(entry)
                 bar.update(1)
-                if entry["status"] != "ok":
-                    bar.write(f"{spec.name} {target.key}: {entry['status']}: {entry['error']}")
+                _report_failure(bar, spec.name, target, entry)
                 write_manifest(out / "manifest.json", merge(kept or [], entries), run)
     finally:
         bar.close()
@@ -216,16 +229,13 @@ def _export_parallel(specs, targets, out, records, run, log, kept, workers: int)
     try:
         futures = {ex.submit(export_one_model, spec, targets, out, records, log): i for i, spec in enumerate(specs)}
         for fut in as_completed(futures):
-            rows = fut.result()
-            done[futures[fut]] = rows
-            for e in rows:
-                if e["status"] != "ok":
-                    bar.write(f"{e['model']} {e['format']}/{e['precision']}: {e['status']}: {e['error']}")
+            i = futures[fut]
+            done[i] = rows = fut.result()
+            for target, entry in zip(targets, rows):
+                _report_failure(bar, specs[i].name, target, entry)
             bar.update(len(rows))
             write_manifest(out / "manifest.json", merge(kept or [], [e for i in sorted(done) for e in done[i]]), run)
     except BaseException:
-        for fut in futures:
-            fut.cancel()
         ex.shutdown(wait=True, cancel_futures=True)  # running rows finish and clean up their temporaries
         raise
     finally:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from edge_lmk.codecs import DelegableSoftArgmax
 from edge_lmk.models import export_hints
+from edge_lmk.models.net import run_stages
 
 
 # The C x C x 2 x 2 kernel is 3.4% of the parameters at every width and costs 4 C^2 MACs per
@@ -76,10 +77,7 @@ class DelegableNet(nn.Module):
             self.head.beta = 1.0
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        landmarks, scale = self.head(self.generator(x))
-        for stage in self.stages:
-            landmarks, scale = stage(x, landmarks, scale)
-        return landmarks, scale
+        return run_stages(self.stages, x, *self.head(self.generator(x)))
 
 
 def delegable(model: nn.Module, size: int) -> nn.Module:

@@ -36,3 +36,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def check_parity_rows():
+    """Asserts export.all manifest rows: every row ok; fp32 rows within 0.01 NME and 0.05 px of PyTorch on the
+    bundled real faces, compressed rows within +3% NME."""
+    def check(rows: list[dict]) -> None:
+        for r in rows:
+            assert r["status"] == "ok", r
+            if r["precision"] == "fp32":
+                assert abs(r["parity"]["delta_nme"]) < 0.01 and r["parity"]["max_px"] < 0.05, r
+            else:
+                assert r["parity"]["rel_delta_nme"] < 0.03, r
+    return check

@@ -58,7 +58,7 @@ def test_the_family_is_registered_from_its_own_folder():
     assert hints.logit_layers == ("to_heatmaps",) and hints.nearest_upsample == ("up", (32,))
 
 
-def test_shipped_fast_model_exports_to_every_target_with_parity(tmp_path):
+def test_shipped_fast_model_exports_to_every_target_with_parity(tmp_path, check_parity_rows):
     """The family needs nothing from the exporters beyond its hints and its codec: ``export.all``
     writes every .pte/.tflite/.onnx row of the shipped model, each within its row's parity tolerance
     on the bundled real faces (fp32: NME within 0.01 and points within 0.05 px; int8: +3% NME);
@@ -73,9 +73,4 @@ def test_shipped_fast_model_exports_to_every_target_with_parity(tmp_path):
     assert {(r["format"], r["precision"]) for r in rows} == {("executorch", "fp32"), ("tflite", "fp32"),
                                                               ("onnx", "fp32"), ("executorch", "int8"),
                                                               ("tflite", "int8")}
-    for r in rows:
-        assert r["status"] == "ok", r
-        if r["precision"] == "fp32":
-            assert abs(r["parity"]["delta_nme"]) < 0.01 and r["parity"]["max_px"] < 0.05, r
-        else:
-            assert r["parity"]["rel_delta_nme"] < 0.03, r
+    check_parity_rows(rows)

@@ -189,7 +189,7 @@ def _shipped_seed_models() -> list[str]:
     return [s.name for s in REGISTRY.values() if s.shipped and (s.family in SEED_FAMILIES or s.stages)]
 
 
-def test_shipped_seed_models_export_to_every_target_with_parity(tmp_path):
+def test_shipped_seed_models_export_to_every_target_with_parity(tmp_path, check_parity_rows):
     """Adding the families touched no exporter: every shipped model of theirs (and every model with a post-head
     stage) exports to .pte/.tflite/.onnx at fp32 within 0.01 NME and 0.05 px of PyTorch on the bundled real
     faces; the staged ones also in int8 (.pte, .tflite: +3% NME; their stages stay float). Core ML's rows run
@@ -206,9 +206,4 @@ def test_shipped_seed_models_export_to_every_target_with_parity(tmp_path):
                             "--out", str(out / "int8")]) == 0
     rows = [r for p in ("fp32", "int8") for r in json.loads((out / p / "manifest.json").read_text())["artifacts"]]
     assert len(rows) == 3 * len(names) + 2 * len(staged)
-    for r in rows:
-        assert r["status"] == "ok", r
-        if r["precision"] == "fp32":
-            assert abs(r["parity"]["delta_nme"]) < 0.01 and r["parity"]["max_px"] < 0.05, r
-        else:
-            assert r["parity"]["rel_delta_nme"] < 0.03, r
+    check_parity_rows(rows)

@@ -48,16 +48,20 @@ class LandmarkNet(nn.Module):
         return self.head.deploy(self.generator(x))
 
     def forward(self, x: torch.Tensor):
-        landmarks, scale = self.head.deploy(self.generator(x))
-        for stage in self.stages:
-            landmarks, scale = stage(x, landmarks, scale)
-        return landmarks, scale
+        return run_stages(self.stages, x, *self.first_stage(x))
 
     def auxiliary_loss(self, target: torch.Tensor, loss_fn, target_scale: float) -> torch.Tensor | None:
         """(B,) per-face extra loss terms of the generator's last training forward (e.g. the EVAE's
         response-map and latent KL terms), or None for a family without any."""
         aux = getattr(self.generator, "auxiliary_loss", None)
         return aux(self.head, target, loss_fn, target_scale) if aux is not None else None
+
+
+def run_stages(stages, x: torch.Tensor, landmarks: torch.Tensor, scale: torch.Tensor):
+    """Post-head stages in order: (crop (B,3,S,S), landmarks (B,K,2), scale (B,K)) -> (landmarks, scale)."""
+    for stage in stages:
+        landmarks, scale = stage(x, landmarks, scale)
+    return landmarks, scale
 
 
 def count_params(model: nn.Module) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -205,8 +205,6 @@ def register_ladder(family: str) -> None:
 def register_staged(base: str, stages: tuple[str, ...]) -> ModelSpec:
     """``base`` (a registered name) followed by post-head ``stages``: ``laplacekl_w1_8_lg`` + shape ->
     ``laplacekl_w1_8_lg_pca``."""
-    from dataclasses import replace
-
     spec = REGISTRY[base]
     return register_model(replace(spec, name=base + stage_suffix(stages), stages=spec.stages + tuple(stages)))
 
