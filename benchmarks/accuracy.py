@@ -11,7 +11,8 @@ from edge_lmk.contract import DEFAULT_CONTRACT, PreprocessContract
 from edge_lmk.data import scan_folder
 from edge_lmk.evaluation import CropSet, predict_photo, prepare_crops, score
 from edge_lmk.paths import SAMPLE_TEST, default_test_dir
-from edge_lmk.runtimes import RUNTIMES, Predictor, load_predictor
+from edge_lmk.runtimes import Predictor, load_predictor
+from edge_lmk.runtimes.table import BY_SUFFIX
 
 from .plan import Job
 from .runners import open_runner, split_outputs
@@ -52,8 +53,8 @@ class RunnerPredictor(Predictor):
 
 def has_project_runtime(path: str | Path) -> bool:
     """Whether ``edge_lmk.runtimes`` ships a module for this suffix (they land with the export work)."""
-    entry = RUNTIMES.get(Path(path).suffix.lower())
-    return entry is not None and importlib.util.find_spec(entry[0]) is not None
+    row = BY_SUFFIX.get(Path(path).suffix.lower())
+    return row is not None and importlib.util.find_spec(row.predictor.split(":")[0]) is not None
 
 
 def predictor_for(job: Job, threads: int | None = None) -> tuple[Predictor, str]:

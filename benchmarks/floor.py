@@ -18,6 +18,7 @@ from edge_lmk.codecs import DeployedHead, SoftArgmaxCodec
 from edge_lmk.models import ModelSpec
 
 from edge_lmk.files import size_on_disk
+from edge_lmk.runtimes.table import BY_FORMAT
 from .plan import Job
 
 FLOOR_MODEL = "softargmax_head"
@@ -56,10 +57,9 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
                       opset_version=18, dynamo=True, external_data=False, verbose=False)
 
 
-# format -> (suffix, exporter, runtime); the same lowering paths as export/ (XNNPACK, litert-torch, dynamo ONNX)
-EXPORTERS = {"executorch": (".pte", _export_pte, "executorch"),
-             "tflite": (".tflite", _export_tflite, "litert"),
-             "onnx": (".onnx", _export_onnx, "onnxruntime")}
+# format -> exporter of the bare head; the same lowering paths as export/ (XNNPACK, litert-torch, dynamo
+# ONNX). Suffix and runtime come from the one runtime table.
+EXPORTERS = {"executorch": _export_pte, "tflite": _export_tflite, "onnx": _export_onnx}
 
 
 def floor_jobs(head: SoftArgmaxCodec, logits: np.ndarray, folder: Path,
@@ -69,7 +69,8 @@ def floor_jobs(head: SoftArgmaxCodec, logits: np.ndarray, folder: Path,
     example = torch.from_numpy(logits)
     jobs, errors = [], []
     for fmt in formats:
-        suffix, export, runtime = EXPORTERS[fmt]
+        export, row = EXPORTERS[fmt], BY_FORMAT[fmt]
+        suffix, runtime = row.suffix, row.name
         path = folder / f"{FLOOR_MODEL}{suffix}"
         try:
             with torch.no_grad():

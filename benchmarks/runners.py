@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from edge_lmk.runtimes.table import BY_NAME, RUNTIMES
+
 from .threads import RUNTIME_DEFAULT, THREAD_CONTROL, ThreadsNotControllable
 
-RUNTIME_BY_SUFFIX = {".pt": "pytorch", ".pte": "executorch", ".tflite": "litert", ".onnx": "onnxruntime",
-                     ".mlpackage": "coreml"}
-IMPORTS = {"pytorch": "torch", "executorch": "executorch.runtime", "litert": "ai_edge_litert.interpreter",
-           "onnxruntime": "onnxruntime", "coreml": "coremltools"}
+# suffix -> runtime name, from the one runtime table (edge_lmk.runtimes.table)
+RUNTIME_BY_SUFFIX = {r.suffix: r.name for r in RUNTIMES}
 
 
 class NotRunnableHere(RuntimeError):
@@ -47,15 +47,16 @@ def runtime_for(path: str | Path) -> str:
 
 
 def check_runnable(runtime: str) -> None:
-    if runtime == "coreml" and sys.platform != "darwin":
-        raise NotRunnableHere("Core ML models run only on macOS/iOS")
+    row = BY_NAME[runtime]
+    if not row.runnable_here:
+        raise NotRunnableHere(f"{runtime} models run only on {row.platform} (this is {sys.platform})")
 
 
 def import_runtime(runtime: str) -> None:
     check_runnable(runtime)
     if runtime == "executorch":
         skip_exporter_package()
-    importlib.import_module(IMPORTS[runtime])
+    importlib.import_module(BY_NAME[runtime].imports)
 
 
 def skip_exporter_package() -> bool:

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-MODEL_SUFFIXES = (".pte", ".tflite")
+from edge_lmk.runtimes.table import ANDROID_SUFFIXES
+
+MODEL_SUFFIXES = ANDROID_SUFFIXES  # the runtime table's rows the app embeds (edge_lmk.runtimes.table)
 DETECTOR_NAME = "face_detection_short_range.tflite"
 DETECTOR_IN_WHEEL = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
 # sha256 of the file in mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64 (checked here)

@@ -77,7 +77,11 @@ def atomic_artifact(final: Path) -> Iterator[Path]:
         if tmp.is_dir() and final.exists():
             old = temp_path(final)
             os.replace(final, old)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(old, final)  # put the previous artifact back rather than lose it
+                raise
             _remove(old)
         else:
             if tmp.is_file():

@@ -39,11 +39,14 @@ def fold(model: nn.Module) -> nn.Module:
     return fold_batchnorm(copy.deepcopy(model)).eval()
 
 
-def capture(model: nn.Module, spec: ModelSpec) -> torch.export.ExportedProgram:
+def capture(model: nn.Module, spec: ModelSpec, named_input: bool = True) -> torch.export.ExportedProgram:
     """Folded model -> ExportedProgram with a static (1,3,S,S) input named ``image``.
 
     Batch 1 is static because that is what the contract promises and what the mobile
-    runtimes plan memory for; the ``Predictor`` base loops larger batches.
+    runtimes plan memory for; the ``Predictor`` base loops larger batches. ``named_input=False``
+    skips the ``NamedIO`` wrapper for a converter that names the input itself (Core ML): the wrapper's
+    attribute would prefix every weight name in the converted program (~540 bytes of a 1/16 package).
     """
     with torch.no_grad():
-        return torch.export.export(NamedIO(fold(model)), (example_input(spec),), strict=False)
+        return torch.export.export(NamedIO(fold(model)) if named_input else fold(model), (example_input(spec),),
+                                   strict=False)

@@ -3,30 +3,31 @@
     from export.coreml import export
     export(model, spec, Path("artifacts/laplacekl_w1_8_fp16.mlpackage"), "fp16")
 
-Stages, each its own function:
+The stages of ``export.pipeline`` (shared with every backend), as this backend fills them in:
 
-1. ``capture``: ``torch.export`` of ``fold_batchnorm(copy.deepcopy(model))``. coremltools 9
-   converts the exported program cleanly; ``torch.jit.trace`` bakes the head's
-   ``reshape(b, k, h*w)`` into ops its TorchScript frontend cannot convert.
-2. ``convert``: coremltools 9 -> ``mlprogram`` with named input ``image`` (1,3,80,80) fp32 and
-   outputs ``landmarks`` (1,68,2), ``scale`` (1,68) fp32; ``compute_precision`` FLOAT32 or
+1. capture: the shared ``torch.export`` capture (BN folded), in inference IR with an empty
+   decomposition table (``capture_for_coreml``). coremltools 9 converts the exported program
+   cleanly; ``torch.jit.trace`` bakes the head's ``reshape(b, k, h*w)`` into ops its TorchScript
+   frontend cannot convert.
+2. lower (``convert``): coremltools 9 -> ``mlprogram`` with named input ``image`` (1,3,80,80) fp32
+   and outputs ``landmarks`` (1,68,2), ``scale`` (1,68) fp32; ``compute_precision`` FLOAT32 or
    FLOAT16 (fp16 inserts the casts inside the program; the interface stays fp32).
-3. ``annotate``: preprocessing contract + short model card in ``user_defined_metadata``,
-   author / license / short_description / version, feature descriptions.
-4. save to a temp directory beside ``out``, made reproducible (``normalize_package``: no debug
-   mapping, identifiers derived from item paths, deterministic protobuf) and sealed with its
-   sha256 (``edge_lmk.runtimes.integrity``); 5. ``smoke_run`` that temp package in
-   ``CoreMLPredictor`` (Core ML on macOS, the MIL emulator elsewhere) on a real face;
-6. rename into place, then write the sidecar ``<out>.json`` (``x.mlpackage.json``).
+3. quantize (weight-only rows): ``coremltools.optimize`` through ``edge_lmk.compress.quantize``.
+4. embed (``annotate``): preprocessing contract + short model card (the checkpoint's config and
+   the family's architecture) in ``user_defined_metadata``, author / license / description / version.
+5. save: the package written to a hidden temporary beside ``out``, made reproducible
+   (``normalize_package``: no debug mapping, identifiers derived from item paths, deterministic
+   protobuf) and sealed with its sha256 (``edge_lmk.runtimes.integrity``); the smoke run loads that
+   temporary in ``CoreMLPredictor`` (Core ML on macOS, the MIL emulator elsewhere) on a real face;
+6. rename into place, then the sidecar ``<out>.json`` (``x.mlpackage.json``).
 A failure at any stage leaves ``out`` as it was (absent, or the previous artifact) and no
 temp directory behind. coremltools' own temporary packages (normally in ``$TMPDIR``, removed
-only at interpreter exit) live in that same hidden directory beside ``out``, so a run killed
-with SIGKILL leaves them where the next ``export.all`` removes them (``remove_stale_temps``).
+only at interpreter exit) live in a hidden directory beside ``out`` (``CoreMLBackend.staging``), so a
+run killed with SIGKILL leaves them where the next ``export.all`` removes them (``remove_stale_temps``).
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import shutil
@@ -39,44 +40,30 @@ import numpy as np
 import torch
 
 from edge_lmk import __version__ as EDGE_LMK_VERSION
-from edge_lmk.compress import config_for, quantize
-from edge_lmk.files import atomic_write_json, sha256, size_on_disk, tool_versions
 from edge_lmk.compress.op_precision import coreml_precision
-from edge_lmk.models import ModelSpec, count_params, fold_batchnorm
+from edge_lmk.files import tool_versions
+from edge_lmk.models import ModelSpec, count_params
+from edge_lmk.models.family import architecture
 from edge_lmk.runtimes import integrity
-from edge_lmk.runtimes.coreml_runtime import (INPUT_NAME, META_CARD, META_CONTRACT, META_INTEGRITY, OUTPUT_NAMES,
-                                              CoreMLPredictor, sidecar_path)
+from edge_lmk.runtimes.coreml_runtime import INPUT_NAME, META_CARD, META_CONTRACT, META_INTEGRITY, OUTPUT_NAMES
 
-from .compression import describe
+from .capture import capture
+from .pipeline import Backend, ExportError, Job, run
 
 PRECISIONS = ("fp32", "fp16", "int8-weights", "palettized-8bit", "palettized-4bit")
-SIDECAR_FORMAT = "edge-lmk-coreml/1"
-# Smoke-run bound on max |landmark difference| vs the PyTorch model, in crop pixels, on one
-# real face. It catches a broken graph, not a precision regression (that is the parity test).
-SMOKE_MAX_PX = {"fp32": 0.05, "fp16": 1.0, "int8-weights": 2.0, "palettized-8bit": 2.0, "palettized-4bit": 40.0}
+SIDECAR_FORMAT = "edge-lmk-coreml/1"  # the package's own metadata tag (edge_lmk.format); the sidecar is the shared one
 LICENSE = ("Code: Apache-2.0. Weights: trained on 300-W (iBUG; LFPW/HELEN photos), research and non-commercial "
            "use only; see edge_lmk/sample/README.md.")
-
-
-class ExportError(RuntimeError):
-    """A Core ML export stage failed; the message names the stage and the artifact."""
 
 
 # ------------------------------------------------------------------------------------------
 # stages
 # ------------------------------------------------------------------------------------------
 
-def capture(model: torch.nn.Module, spec: ModelSpec) -> torch.export.ExportedProgram:
-    """torch.export of the BN-folded eval copy; the caller's model is left untouched.
-
-    Example input is (1,3,S,S) zeros: only its shape and dtype are recorded.
-    """
-    folded = fold_batchnorm(copy.deepcopy(model)).eval()
-    s = spec.contract.input_size
-    with torch.no_grad():
-        ep = torch.export.export(folded, (torch.zeros(1, 3, s, s),))
-    # Inference IR with an empty decomposition table: functional ops, conv/softmax kept whole.
-    return ep.run_decompositions({})
+def capture_for_coreml(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
+    """The shared capture (``export.capture``) in inference IR with an empty decomposition table:
+    functional ops, conv/softmax kept whole, which is what coremltools 9 converts cleanly."""
+    return program.run_decompositions({})
 
 
 # The soft-argmax head sums 6400 softmax bins per landmark; a backend that accumulates such
@@ -116,10 +103,12 @@ def convert(exported: torch.export.ExportedProgram, spec: ModelSpec, precision: 
 def model_card(model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
     """Short card stored in the package; the full card stays in edge_lmk/weights/NAME.md."""
     shipped = spec.card()
+    params = count_params(model)
     card = {"name": spec.name, "width": str(spec.width), "loss": spec.loss, "scale_kind": spec.scale_kind,
             # beta: what the network computes, whatever spec the caller passed
-            "beta": float(model.head.beta), "params": count_params(model), "precision": precision,
-            "architecture": "LaplaceKL recombinator generator (4 branches, 80/40/20/10 px) + soft-argmax head",
+            "beta": float(model.head.beta), "params": params, "precision": precision,
+            "family": spec.family, "architecture": architecture(spec, params),
+            "config": spec.config(),
             "outputs": "landmarks (1,68,2) crop pixels (x, y); scale (1,68) predicted spread, lower = more confident",
             "edge_lmk_version": EDGE_LMK_VERSION}
     if shipped.get("test_common"):
@@ -135,8 +124,8 @@ def annotate(mlmodel, model: torch.nn.Module, spec: ModelSpec, precision: str) -
     mlmodel.license = LICENSE
     mlmodel.version = f"{EDGE_LMK_VERSION}+{spec.name}.{precision}"
     mlmodel.short_description = (
-        f"{spec.name} ({precision}): 68-point facial landmarks from a {s}x{s} RGB face crop. LaplaceKL "
-        f"recombinator network, width {spec.width}, {spec.loss} loss. Crop and scaling follow the "
+        f"{spec.name} ({precision}): 68-point facial landmarks from a {s}x{s} RGB face crop. "
+        f"{architecture(spec, count_params(model))}, width {spec.width}, {spec.loss} loss. Crop and scaling follow the "
         f"'{META_CONTRACT}' metadata.")
     mlmodel.input_description[INPUT_NAME] = (
         f"(1,3,{s},{s}) float32 RGB in [0,1] (uint8 * {spec.contract.pixel_scale:.8g}), NCHW, crop rule "
@@ -195,107 +184,53 @@ def temporaries_in(directory: Path) -> Iterator[None]:
         tempfile.tempdir = previous
 
 
-def smoke_run(package: Path, model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
-    """Run the saved package on one real face (bundled calibration sample) and compare with PyTorch."""
-    from edge_lmk.data import scan_folder
-    from edge_lmk.evaluation import prepare_crops
-    from edge_lmk.paths import SAMPLE_CALIB
-
-    crops = prepare_crops(scan_folder(SAMPLE_CALIB)[:1], spec.contract, desc="smoke crop")
-    predictor = CoreMLPredictor(package)
-    lm, sc = predictor.predict(crops.inputs)
-    reference = copy.deepcopy(model).eval()  # leave the caller's model (and its train/eval mode) alone
-    with torch.no_grad():
-        ref_lm, ref_sc = (t.numpy() for t in reference(torch.from_numpy(crops.inputs)))
-    k = spec.contract.num_landmarks
-    if lm.shape != (1, k, 2) or sc.shape != (1, k):
-        raise ExportError(f"{package}: smoke run gave shapes {lm.shape}, {sc.shape}")
-    if not (np.isfinite(lm).all() and np.isfinite(sc).all()):
-        raise ExportError(f"{package}: smoke run gave non-finite outputs")
-    max_px = float(np.abs(lm - ref_lm).max())
-    if max_px > SMOKE_MAX_PX[precision]:
-        raise ExportError(f"{package}: smoke run landmarks differ from PyTorch by {max_px:.4f} px "
-                          f"(> {SMOKE_MAX_PX[precision]} px for {precision})")
-    return {"runtime": predictor.runtime, "face": crops.records[0].pts.name, "max_abs_px": max_px,
-            "max_abs_scale": float(np.abs(sc - ref_sc).max())}
-
-
 # ------------------------------------------------------------------------------------------
-# files
+# the pipeline's backend
 # ------------------------------------------------------------------------------------------
 
-def _replace_dir(src: Path, dst: Path, scratch: Path) -> None:
-    """Move directory ``src`` to ``dst``; an existing ``dst`` is moved into ``scratch`` first.
+class CoreMLBackend(Backend):
+    """The pipeline's stages for ``.mlpackage``: coremltools conversion of the captured program,
+    coremltools.optimize on the converted model (weight-only rows), metadata and card, then a package
+    saved deterministically and sealed. coremltools' own temporaries live in a hidden folder beside the
+    artifact (``staging``), so a run killed with SIGKILL leaves them where ``remove_stale_temps`` finds them."""
 
-    Both renames stay on one filesystem (``scratch`` is beside ``dst``), so readers see the
-    old package or the new one, never a mix; POSIX has no atomic swap of non-empty
-    directories, so ``dst`` is briefly absent between the two renames.
-    """
-    previous = None
-    if dst.exists() or dst.is_symlink():
-        previous = scratch / "previous"
-        os.rename(dst, previous)
-    try:
-        os.rename(src, dst)
-    except BaseException:
-        if previous is not None:
-            os.rename(previous, dst)  # put the old artifact back rather than lose it with the scratch dir
-        raise
+    format, suffix, precisions, quantizes = "coreml", ".mlpackage", PRECISIONS, "lowered"
+
+    @contextlib.contextmanager
+    def staging(self, job: Job) -> Iterator[None]:
+        scratch = Path(tempfile.mkdtemp(dir=job.path.parent, prefix=f".{job.path.stem}.", suffix=".tmp"))
+        try:
+            with temporaries_in(scratch / "tmp"):
+                yield
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def capture(self, model: torch.nn.Module, job: Job) -> torch.export.ExportedProgram:
+        return capture_for_coreml(capture(model, job.spec, named_input=False))
+
+    def lower(self, program, model: torch.nn.Module, job: Job):
+        return convert(program, job.spec, job.precision)
+
+    def embed(self, mlmodel, job: Job):
+        annotate(mlmodel, job.model, job.spec, job.precision)
+        job.report["op_precision"] = coreml_precision(mlmodel)
+        return mlmodel
+
+    def save(self, mlmodel, tmp: Path, job: Job) -> None:
+        mlmodel.save(str(tmp))
+        normalize_package(tmp)
+        integrity.seal_package(tmp)
+
+    def sidecar_extra(self, job: Job) -> dict:
+        return {"runtime": "coreml", "capture": "torch.export", "minimum_deployment_target": "iOS16",
+                "tools": {**tool_versions(("coremltools", "torch")), "edge_lmk": EDGE_LMK_VERSION}}
 
 
-# ------------------------------------------------------------------------------------------
-# entry point
-# ------------------------------------------------------------------------------------------
+BACKEND = CoreMLBackend()
 
-def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str) -> Path:
-    """Export ``model`` to ``out`` (an ``.mlpackage`` directory) at ``precision`` fp32|fp16.
 
-    Returns ``out``. Also writes ``out.name + '.json'`` beside it (contract, model, width,
-    loss, precision, bytes, sha256, smoke-run result).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    out = Path(out)
-    if out.suffix != ".mlpackage":
-        raise ValueError(f"{out}: a Core ML ML Program must be saved as a .mlpackage directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
+def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32", config=None) -> Path:
+    """Export ``model`` to ``out`` (an ``.mlpackage`` path, or a folder) at one of ``PRECISIONS``; -> the package.
 
-    stage = "capture"
-    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp"))
-    try:
-        with temporaries_in(scratch / "tmp"):
-            exported = capture(model, spec)
-            stage = "convert"
-            mlmodel = convert(exported, spec, precision)
-            if precision not in ("fp32", "fp16"):
-                # Weight-only compression of the fp32 program (edge_lmk.compress, coremltools.optimize).
-                stage = "compress"
-                mlmodel = quantize(mlmodel, config_for("coreml", precision), spec, model=model)
-            stage = "annotate"
-            annotate(mlmodel, model, spec, precision)
-            stage = "save"
-            staged = scratch / out.name
-            mlmodel.save(str(staged))
-        normalize_package(staged)
-        integrity.seal_package(staged)
-        stage = "smoke-run"
-        smoke = smoke_run(staged, model, spec, precision)
-        stage = "install"
-        info = {"format": SIDECAR_FORMAT, "artifact": out.name, "model": spec.name, "width": str(spec.width),
-                "loss": spec.loss, "precision": precision, "config": spec.config(),
-                "contract": spec.contract.to_dict(), "bytes": size_on_disk(staged), "sha256": sha256(staged),
-                "capture": "torch.export", "minimum_deployment_target": "iOS16",
-                "tools": {**tool_versions(("coremltools", "torch")), "edge_lmk": EDGE_LMK_VERSION}, "smoke_run": smoke, "op_precision": coreml_precision(mlmodel)}
-        if precision not in ("fp32", "fp16"):
-            info["compression"] = describe(config_for("coreml", precision))
-        # Drop a stale sidecar first: its sha256 would reject the new package until rewritten.
-        sidecar_path(out).unlink(missing_ok=True)
-        _replace_dir(staged, out, scratch)
-        atomic_write_json(sidecar_path(out), info, indent=2, sort_keys=True)
-    except Exception as e:
-        what = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
-        raise ExportError(f"{out}: Core ML export failed at stage '{stage}': {what}") from e
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return out
-
+    Also writes ``<package>.json`` beside it (contract, config, bytes, sha256, smoke-run result, ...)."""
+    return run(BACKEND, model, spec, out, precision, config)

@@ -1,10 +1,11 @@
 """PyTorch -> ExecuTorch ``.pte`` with the XNNPACK CPU delegate.
 
-Stages: rewrite (``export.delegable``: nearest upsample and the soft-argmax sums in ops
-XNNPACK runs, so the whole program is one delegate call) -> capture (``torch.export``) ->
-``to_edge_transform_and_lower`` with ``XnnpackPartitioner`` -> ``to_executorch`` -> atomic
-save after a smoke run in ``executorch.runtime`` -> sidecar. The contract JSON is also embedded as a constant method
-``edge_lmk`` (a uint8 tensor) because a .pte has no free-form metadata field.
+The stages of ``export.pipeline``: rewrite (``export.delegable``: nearest upsample and the soft-argmax
+sums in ops XNNPACK runs, so the whole program is one delegate call) -> capture (``torch.export``) ->
+quantize (int8 rows) -> lower: ``to_edge_transform_and_lower`` with ``XnnpackPartitioner`` ->
+``to_executorch`` -> atomic save after a smoke run in ``executorch.runtime`` -> sidecar. The contract
+JSON is embedded while lowering, as a constant method ``edge_lmk`` (a uint8 tensor), because a .pte has
+no free-form metadata field.
 
 ``int8``: between capture and lowering, PT2E with the XNNPACK quantizer
 (``edge_lmk.compress.quantize`` with ``Int8Config("xnnpack", per_channel=False)``): per-tensor int8 conv weights,
@@ -22,11 +23,9 @@ import torch
 
 from edge_lmk.models import ModelSpec
 
-from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
-from .capture import capture, example_input
-from .compression import describe
+from .capture import example_input
 from .delegable import delegable
-from .smoke import smoke_run
+from .pipeline import Backend, Job, run
 
 FORMAT = "executorch"
 SUFFIX = ".pte"
@@ -71,35 +70,35 @@ def lower(program: torch.export.ExportedProgram, embedded: str, report: dict | N
     return edge.to_executorch(ExecutorchBackendConfig(segment_alignment=16)).buffer
 
 
-def quantized_program(model: torch.nn.Module, spec: ModelSpec, config) -> torch.export.ExportedProgram:
-    """Capture, PT2E-quantize (XNNPACK quantizer), re-capture: what ``lower`` takes for int8."""
-    from edge_lmk.compress import quantize
+class ExecuTorchBackend(Backend):
+    """The pipeline's stages for ``.pte``: the delegable rewrite, PT2E int8 on the captured program
+    (re-captured for lowering), XNNPACK lowering with the contract as a constant method."""
 
-    gm = quantize(capture(model, spec), config, spec, model=model)
-    with torch.no_grad():
-        return torch.export.export(gm, (example_input(spec),), strict=False)
+    format, suffix, precisions, quantizes = FORMAT, SUFFIX, PRECISIONS, "program"
+
+    def rewrite(self, model: torch.nn.Module, job: Job) -> torch.nn.Module:
+        return delegable(model, job.spec.contract.input_size)
+
+    def quantize(self, program, model: torch.nn.Module, job: Job) -> torch.export.ExportedProgram:
+        """PT2E-quantize the captured program (XNNPACK quantizer) and re-capture it for ``lower``."""
+        gm = super().quantize(program, model, job)
+        with torch.no_grad():
+            return torch.export.export(gm, (example_input(job.spec),), strict=False)
+
+    def lower(self, program, model: torch.nn.Module, job: Job) -> bytes:
+        # The contract goes in here, as a constant method: a .pte has no metadata slot to add it to later.
+        return lower(program, job.embedded, job.report)
+
+    def sidecar_extra(self, job: Job) -> dict:
+        return {"runtime": "executorch", "delegate": "XnnpackBackend"}
+
+
+BACKEND = ExecuTorchBackend()
 
 
 def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32", config=None) -> Path:
     """Write ``out/<name>_<precision>.pte`` (or ``out`` itself if it ends in .pte); returns its path.
 
     ``config`` overrides the precision's compression config (``edge_lmk.compress.config_for``),
-    e.g. a smaller calibration set in tests.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"executorch: precision {precision!r} not supported here (have {', '.join(PRECISIONS)})")
-    from edge_lmk.compress import config_for, for_model
-
-    path = resolve_out(out, spec, precision, SUFFIX)
-    model = delegable(model, spec.contract.input_size)
-    config = config or config_for(FORMAT, precision)
-    config = config if config is None else for_model(config, model)  # what the sidecar records is what ran
-    program = quantized_program(model, spec, config) if config is not None else capture(model, spec)
-    report: dict = {}
-    data = seal(lower(program, contract_json(spec, FORMAT, precision), report))
-    save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
-    extra = {"runtime": "executorch", "delegate": "XnnpackBackend", **report}
-    if config is not None:
-        extra["compression"] = describe(config)
-    write_sidecar(path, spec, FORMAT, precision, extra)
-    return path
+    e.g. a smaller calibration set in tests."""
+    return run(BACKEND, model, spec, out, precision, config)

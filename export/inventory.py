@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from edge_lmk.runtimes import ArtifactError
 from edge_lmk.files import sha256
 from edge_lmk.runtimes.artifact_meta import parse_sidecar
+from edge_lmk.runtimes.table import ARTIFACT_SUFFIXES, RUNTIMES
 
-# suffix -> manifest format (the Core ML sidecar's own "format" is its schema name)
-FORMAT_OF = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx", ".mlpackage": "coreml"}
+# artifact suffix -> manifest format, from the one runtime table
+FORMAT_OF = {r.suffix: r.format for r in RUNTIMES if r.suffix in ARTIFACT_SUFFIXES}
 MANIFEST = "manifest.json"
 
 

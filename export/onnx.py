@@ -1,8 +1,8 @@
 """PyTorch -> ONNX (opset 18) with the dynamo exporter.
 
-Stages: capture (``torch.export``) -> ``torch.onnx.export`` of the ExportedProgram with
-named input ``image`` and outputs ``landmarks``, ``scale`` -> ``onnx.checker`` -> contract
-JSON in ``metadata_props["edge_lmk"]`` -> atomic save after a smoke run in ONNX Runtime ->
+The stages of ``export.pipeline``: capture (``torch.export``) -> lower: ``torch.onnx.export`` of the
+ExportedProgram with named input ``image`` and outputs ``landmarks``, ``scale`` -> embed: contract JSON
+in ``metadata_props["edge_lmk"]``, ``onnx.checker`` -> atomic save after a smoke run in ONNX Runtime ->
 sidecar.
 """
 from __future__ import annotations
@@ -14,9 +14,8 @@ import torch
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
-from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
-from .capture import INPUT_NAME, OUTPUT_NAMES, capture, example_input
-from .smoke import smoke_run
+from .capture import INPUT_NAME, OUTPUT_NAMES, example_input
+from .pipeline import Backend, Job, run
 
 FORMAT = "onnx"
 SUFFIX = ".onnx"
@@ -50,13 +49,24 @@ def finalize(proto, embedded: str):
     return proto
 
 
+class OnnxBackend(Backend):
+    """The pipeline's stages for ``.onnx``: the dynamo exporter, then the contract in ``metadata_props``."""
+
+    format, suffix, precisions = FORMAT, SUFFIX, PRECISIONS
+
+    def lower(self, program, model: torch.nn.Module, job: Job):
+        return convert(program, job.spec)
+
+    def embed(self, proto, job: Job) -> bytes:
+        return finalize(proto, job.embedded).SerializeToString()
+
+    def sidecar_extra(self, job: Job) -> dict:
+        return {"runtime": "onnxruntime", "opset": OPSET}
+
+
+BACKEND = OnnxBackend()
+
+
 def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32") -> Path:
     """Write ``out/<name>_<precision>.onnx`` (or ``out`` itself if it ends in .onnx); returns its path."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"onnx: precision {precision!r} not supported here (have {', '.join(PRECISIONS)})")
-    path = resolve_out(out, spec, precision, SUFFIX)
-    program = capture(model, spec)
-    proto = finalize(convert(program, spec), contract_json(spec, FORMAT, precision))
-    save_bytes(path, seal(proto.SerializeToString()), check=lambda tmp: smoke_run(tmp, spec))
-    write_sidecar(path, spec, FORMAT, precision, {"runtime": "onnxruntime", "opset": OPSET})
-    return path
+    return run(BACKEND, model, spec, out, precision)

@@ -19,9 +19,9 @@ import torch
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
-from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
-from .capture import INPUT_NAME, capture
-from .smoke import smoke_run
+from .artifact import contract_json, resolve_out
+from .capture import INPUT_NAME
+from .pipeline import Backend, Job, run
 from .targets import TargetUnavailable
 
 FORMAT = "tflite"
@@ -36,34 +36,50 @@ def available() -> bool:
     return importlib.util.find_spec("onnx2tf") is not None
 
 
+class Onnx2TfBackend(Backend):
+    """The pipeline's stages for the onnx2tf ``.tflite``: ONNX, then onnx2tf, then the LiteRT metadata."""
+
+    format, suffix, precisions = FORMAT, SUFFIX, PRECISIONS
+
+    def lower(self, program, model: torch.nn.Module, job: Job) -> bytes:
+        import onnx2tf
+
+        from .onnx import convert as to_onnx
+        from .onnx import finalize
+
+        spec = job.spec
+        proto = finalize(to_onnx(program, spec), contract_json(spec, "onnx", "fp32"))
+        with tempfile.TemporaryDirectory(prefix="edge_lmk_onnx2tf_") as work:
+            # keep_ncw_or_nchw_or_ncdhw_input_names keeps the (1,3,S,S) input of the contract
+            # instead of onnx2tf's default NHWC rewrite.
+            source = Path(work) / f"{spec.name}.onnx"
+            source.write_bytes(proto.SerializeToString())
+            onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=work,
+                            keep_ncw_or_nchw_or_ncdhw_input_names=[INPUT_NAME],
+                            copy_onnx_input_output_names_to_tflite=True, output_signaturedefs=True, non_verbose=True)
+            want = "float16" if job.precision == "fp16" else "float32"
+            found = sorted(glob.glob(f"{work}/*_{want}.tflite"))
+            if not found:
+                raise RuntimeError(f"onnx2tf wrote no *_{want}.tflite in {work}")
+            return Path(found[0]).read_bytes()
+
+    def embed(self, data: bytes, job: Job) -> bytes:
+        from .tflite import embed_metadata
+
+        return embed_metadata(data, EMBEDDED_KEY, job.embedded)
+
+    def sidecar_extra(self, job: Job) -> dict:
+        return {"runtime": "litert", "converter": "onnx2tf"}
+
+
+BACKEND = Onnx2TfBackend()
+
+
 def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32") -> Path:
     """Write ``out/<name>_<precision>_onnx2tf.tflite``; returns its path. Input kept NCHW."""
     if not available():
         raise TargetUnavailable(INSTALL)
-    if precision not in PRECISIONS:
-        raise ValueError(f"onnx2tf: precision {precision!r} not supported (have {', '.join(PRECISIONS)})")
-    import onnx2tf
-
-    from .onnx import convert as to_onnx
-    from .onnx import finalize
-    from .tflite import embed_metadata
-
-    path = resolve_out(out, spec, precision, SUFFIX, VARIANT)
-    proto = finalize(to_onnx(capture(model, spec), spec), contract_json(spec, "onnx", "fp32"))
-    with tempfile.TemporaryDirectory(prefix="edge_lmk_onnx2tf_") as work:
-        # keep_ncw_or_nchw_or_ncdhw_input_names keeps the (1,3,S,S) input of the contract
-        # instead of onnx2tf's default NHWC rewrite.
-        source = Path(work) / f"{spec.name}.onnx"
-        source.write_bytes(proto.SerializeToString())
-        onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=work,
-                        keep_ncw_or_nchw_or_ncdhw_input_names=[INPUT_NAME],
-                        copy_onnx_input_output_names_to_tflite=True, output_signaturedefs=True, non_verbose=True)
-        want = "float16" if precision == "fp16" else "float32"
-        found = sorted(glob.glob(f"{work}/*_{want}.tflite"))
-        if not found:
-            raise RuntimeError(f"onnx2tf wrote no *_{want}.tflite in {work}")
-        data = Path(found[0]).read_bytes()
-    data = seal(embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision)))
-    save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
-    write_sidecar(path, spec, FORMAT, precision, {"runtime": "litert", "converter": "onnx2tf"})
-    return path
+    out = Path(out)
+    if out.suffix.lower() != SUFFIX:  # a folder: the variant goes into the file name
+        out = resolve_out(out, spec, precision, SUFFIX, VARIANT)
+    return run(BACKEND, model, spec, out, precision)

@@ -1,8 +1,8 @@
 """PyTorch -> LiteRT ``.tflite`` with ``litert_torch`` (no ONNX or TensorFlow in between).
 
-Stages: capture (``torch.export``) -> ``litert_torch.convert`` of the captured graph ->
-contract JSON added to the flatbuffer's ``metadata`` table -> atomic save after a smoke run
-in ``ai_edge_litert`` -> sidecar.
+The stages of ``export.pipeline``: capture (``torch.export``) -> lower: ``litert_torch.convert`` of the
+captured graph -> quantize (int8 rows, on the float flatbuffer) -> embed: contract JSON added to the
+flatbuffer's ``metadata`` table -> atomic save after a smoke run in ``ai_edge_litert`` -> sidecar.
 
 The input stays NCHW (1,3,S,S) as the contract says: litert-torch inserts the layout
 transposes itself, so callers feed exactly what the other runtimes get.
@@ -27,10 +27,8 @@ import torch
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes.artifact_meta import EMBEDDED_KEY
 
-from .artifact import contract_json, resolve_out, save_bytes, seal, write_sidecar
-from .compression import describe
-from .capture import INPUT_NAME, OUTPUT_NAMES, capture, example_input
-from .smoke import smoke_run
+from .capture import INPUT_NAME, OUTPUT_NAMES, example_input
+from .pipeline import Backend, Job, run
 
 FORMAT = "tflite"
 SUFFIX = ".tflite"
@@ -60,23 +58,14 @@ def _quant_config(precision: str):
     return quant_recipes.full_fp16_recipe()
 
 
-def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: str, config=None,
-            model: torch.nn.Module | None = None) -> bytes:
-    """ExportedProgram -> .tflite flatbuffer bytes with signature ``image`` -> ``landmarks``, ``scale``.
-
-    With an ``Int8Config`` the float flatbuffer is then quantized by litert-quantizer (``model``:
-    the float model, whose family declares any float-only layers)."""
+def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: str) -> bytes:
+    """ExportedProgram -> .tflite flatbuffer bytes with signature ``image`` -> ``landmarks``, ``scale``."""
     import litert_torch
 
     # litert-torch re-traces what it is given; giving it the captured graph keeps one capture for all targets.
     edge = litert_torch.convert(_NamedOutputs(program.module()), sample_kwargs={INPUT_NAME: example_input(spec)},
                                 quant_config=_quant_config(precision))
-    data = edge.model_content()
-    if config is not None:
-        from edge_lmk.compress import quantize
-
-        data = quantize(data, config, spec, model=model)
-    return data
+    return edge.model_content()
 
 
 def embed_metadata(data: bytes, name: str, payload: str) -> bytes:
@@ -95,24 +84,32 @@ def embed_metadata(data: bytes, name: str, payload: str) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+class LiteRTBackend(Backend):
+    """The pipeline's stages for ``.tflite``: litert-torch lowering, then (int8 rows) litert-quantizer on
+    the float flatbuffer, then the contract in the flatbuffer's metadata table."""
+
+    format, suffix, precisions, quantizes = FORMAT, SUFFIX, PRECISIONS, "lowered"
+
+    def lower(self, program, model: torch.nn.Module, job: Job) -> bytes:
+        return convert(program, job.spec, job.precision)
+
+    def embed(self, data: bytes, job: Job) -> bytes:
+        from edge_lmk.compress.op_precision import tflite_precision
+
+        data = embed_metadata(data, EMBEDDED_KEY, job.embedded)  # bytes (the fp16 converter hands out a buffer)
+        job.report["op_precision"] = tflite_precision(data)
+        return data
+
+    def sidecar_extra(self, job: Job) -> dict:
+        return {"runtime": "litert", "converter": "litert-torch",
+                "weights": {"fp16": "float16", "int8": "int8"}.get(job.precision, "float32")}
+
+
+BACKEND = LiteRTBackend()
+
+
 def export(model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32", config=None) -> Path:
     """Write ``out/<name>_<precision>.tflite`` (or ``out`` itself if it ends in .tflite); returns its path.
 
     ``config`` overrides the precision's compression config (``edge_lmk.compress.config_for``)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"tflite: precision {precision!r} not supported here (have {', '.join(PRECISIONS)})")
-    from edge_lmk.compress import config_for
-    from edge_lmk.compress.op_precision import tflite_precision
-
-    config = config or (config_for(FORMAT, precision) if precision == "int8" else None)
-    path = resolve_out(out, spec, precision, SUFFIX)
-    program = capture(model, spec)
-    data = convert(program, spec, precision, config, model)
-    data = seal(embed_metadata(data, EMBEDDED_KEY, contract_json(spec, FORMAT, precision)))
-    save_bytes(path, data, check=lambda tmp: smoke_run(tmp, spec))
-    extra = {"runtime": "litert", "converter": "litert-torch", "op_precision": tflite_precision(data),
-             "weights": {"fp16": "float16", "int8": "int8"}.get(precision, "float32")}
-    if config is not None:
-        extra["compression"] = describe(config)
-    write_sidecar(path, spec, FORMAT, precision, extra)
-    return path
+    return run(BACKEND, model, spec, out, precision, config)

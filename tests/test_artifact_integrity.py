@@ -257,6 +257,8 @@ def test_artifact_metadata_states_what_the_network_computes(exported, sample_tes
     """Every sidecar (and the Core ML card) records the checkpoint's beta; a network rebuilt from the
     sidecar's config reproduces the artifact's landmarks, and the registry's default beta would not."""
     from edge_lmk.data import scan_folder
+    from edge_lmk.models import count_params
+    from edge_lmk.models.family import architecture
     from edge_lmk.evaluation import prepare_crops
 
     model, spec = REGISTRY[MODEL].load_with_spec()
@@ -275,6 +277,9 @@ def test_artifact_metadata_states_what_the_network_computes(exported, sample_tes
         np.testing.assert_allclose(got, want, atol=1e-3, err_msg=f"{path.name}: metadata vs network")
     card = CoreMLPredictor(artifact(exported, ".mlpackage")).card
     assert card["beta"] == 10.0
+    # the card carries the checkpoint's whole config and the family's own description, not a fixed text
+    assert card["config"] == json.loads(json.dumps(spec.config())) and card["family"] == spec.family
+    assert card["architecture"] == architecture(spec, count_params(model))
     wrong = spec_from_config({**spec.config(), "beta": 1.0}).build().eval()
     wrong.load_state_dict(state)
     with torch.no_grad():

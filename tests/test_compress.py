@@ -164,7 +164,7 @@ def test_heatmap_conv_false_keeps_the_family_declared_layers_float_in_every_back
     assert sum(dt == np.int8 for dt in filt.values()) == len(filt) - 2
 
     # Core ML: the two conv ops with those weights keep const float weights, the others are compressed
-    ml = coreml.convert(coreml.capture(model, spec), spec, "fp32")
+    ml = coreml.convert(coreml.capture_for_coreml(capture(model, spec)), spec, "fp32")
     names = set(conv_ops_with_weights(ml, weights))
     assert len(names) == 2
     small = compress_weights(ml, CoreMLWeightConfig("linear", heatmap_conv=False), weights)

@@ -72,18 +72,19 @@ class Family:
     suffix: str = ""  # appended to the ladder name of this family's models (``laplacekl_w1_8_t1``)
     # (spec, deployed parameter count) -> CardText; None: the card keeps the registry's generic text
     card_text: Callable[["ModelSpec", int], CardText] | None = None
+    summary: str = ""  # one noun phrase for artifacts' descriptions when there is no ``card_text``
 
 
 FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, suffix: str = "", card_text: Callable[["ModelSpec", int], CardText] | None = None
-                    ) -> Callable[[GeneratorBuilder], GeneratorBuilder]:
+def register_family(name: str, suffix: str = "", card_text: Callable[["ModelSpec", int], CardText] | None = None,
+                    summary: str = "") -> Callable[[GeneratorBuilder], GeneratorBuilder]:
     """Decorator: ``@register_family("table1", suffix="_t1") def build(spec, dropout) -> generator``."""
     def deco(builder: GeneratorBuilder) -> GeneratorBuilder:
         if name in FAMILIES:
             raise ValueError(f"generator family {name!r} registered twice")
-        FAMILIES[name] = Family(name, builder, suffix, card_text)
+        FAMILIES[name] = Family(name, builder, suffix, card_text, summary)
         return builder
     return deco
 
@@ -103,3 +104,17 @@ def export_hints(model: nn.Module) -> ExportHints:
     if not hasattr(gen, "export_hints"):
         raise TypeError(f"{type(gen).__name__} declares no export_hints(); every family's generator must")
     return gen.export_hints()
+
+
+def architecture(spec: "ModelSpec", params: int) -> str:
+    """One line naming what a model computes, as its family describes it (artifact cards and descriptions):
+    the generator, the shared soft-argmax head and any post-head stages."""
+    family = FAMILIES.get(spec.family)
+    if family is None:
+        generator = f"{spec.family} generator"
+    elif family.card_text is not None:
+        generator = family.card_text(spec, params).generator
+    else:
+        generator = family.summary or f"{family.name} generator"
+    stages = "".join(f" + {name} stage" for name in spec.stages)
+    return f"{generator} + soft-argmax head{stages}"

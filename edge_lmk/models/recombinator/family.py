@@ -8,7 +8,7 @@ from ..registry import ADVERSARIAL_LOSSES, LOSS_NAMES, REGISTRY, WIDTHS, ModelSp
 from .generator import RecombinatorGenerator
 
 
-@register_family("recombinator")
+@register_family("recombinator", summary="LaplaceKL recombinator generator (4 branches, 80/40/20/10 px)")
 def build(spec: ModelSpec, dropout: float) -> RecombinatorGenerator:
     return RecombinatorGenerator(spec.width, spec.contract.num_landmarks, dropout, spec.block_channels,
                                  spec.head_hidden)

@@ -1,0 +1,59 @@
+"""The one runtime table (edge_lmk.runtimes.table) is what every consumer reads: evaluation, the
+exporters, the export inventory, the benchmark runners and their thread control, Android packaging."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from edge_lmk.runtimes import load_predictor
+from edge_lmk.runtimes.table import ANDROID_SUFFIXES, ARTIFACT_SUFFIXES, BY_FORMAT, BY_NAME, BY_SUFFIX, RUNTIMES
+
+
+def test_rows_are_unique_and_their_predictors_exist():
+    for key in ("name", "format", "suffix"):
+        values = [getattr(r, key) for r in RUNTIMES]
+        assert len(values) == len(set(values)), key
+    for row in RUNTIMES:
+        module, cls = row.predictor.split(":")
+        assert hasattr(importlib.import_module(module), cls), row.predictor
+        assert importlib.util.find_spec(row.imports.split(".")[0]) is not None, row.imports
+
+
+def test_every_consumer_reads_the_table():
+    from benchmarks import floor, runners, threads
+    from export import android, inventory, targets
+
+    # every export target's format has a runtime row, and every backend module writes that row's suffix
+    for t in targets.all_targets():
+        assert BY_FORMAT[t.format].suffix == t.suffix or t.variant, t.key
+        assert importlib.import_module(t.module).BACKEND.suffix == t.suffix
+    assert set(ARTIFACT_SUFFIXES) == {t.suffix for t in targets.TARGETS}
+    assert inventory.FORMAT_OF == {s: BY_SUFFIX[s].format for s in ARTIFACT_SUFFIXES}
+    assert android.MODEL_SUFFIXES == ANDROID_SUFFIXES == (".pte", ".tflite")
+    assert runners.RUNTIME_BY_SUFFIX == {r.suffix: r.name for r in RUNTIMES}
+    timed = {r.name for r in RUNTIMES if r.runnable_here}
+    assert timed <= set(runners.OPENERS) and timed <= set(threads.THREAD_CONTROL)
+    assert set(floor.EXPORTERS) <= set(BY_FORMAT)
+
+
+def test_check_runnable_follows_the_platform_column():
+    from benchmarks.runners import NotRunnableHere, check_runnable
+
+    for row in RUNTIMES:
+        if row.runnable_here:
+            check_runnable(row.name)
+        else:
+            with pytest.raises(NotRunnableHere, match=row.name):
+                check_runnable(row.name)
+    assert BY_NAME["coreml"].platform == "darwin"
+
+
+def test_unknown_suffix_is_taken_as_a_checkpoint_and_missing_artifacts_are_named(tmp_path):
+    from edge_lmk.models import ModelLoadError
+    from edge_lmk.runtimes import ArtifactError
+
+    with pytest.raises(ArtifactError, match="missing.tflite: artifact not found"):
+        load_predictor(str(tmp_path / "missing.tflite"))
+    with pytest.raises(ModelLoadError, match="missing.xyz"):
+        load_predictor(str(tmp_path / "missing.xyz"))
