@@ -4,14 +4,14 @@ __version__ = "0.1.0"
 # Lazy exports (PEP 562): ``import edge_lmk`` stays cheap; torch, OpenCV and the detector
 # load only when one of these names is first used.
 _LAZY = {
-    "FaceLandmarker": "edge_lmk.landmarker",
-    "Face": "edge_lmk.landmarker",
-    "BlazeFaceDetector": "edge_lmk.detectors",
-    "FhogFaceDetector": "edge_lmk.detectors",
-    "make_detector": "edge_lmk.detectors",
-    "FaceTracker": "edge_lmk.tracking",
-    "OneEuroFilter": "edge_lmk.tracking",
-    "OneEuroParams": "edge_lmk.tracking",
+    "FaceLandmarker": "edge_lmk.inference.landmarker",
+    "Face": "edge_lmk.inference.landmarker",
+    "BlazeFaceDetector": "edge_lmk.inference.detectors",
+    "FhogFaceDetector": "edge_lmk.inference.detectors",
+    "make_detector": "edge_lmk.inference.detectors",
+    "FaceTracker": "edge_lmk.inference.tracking",
+    "OneEuroFilter": "edge_lmk.inference.tracking",
+    "OneEuroParams": "edge_lmk.inference.tracking",
 }
 
 

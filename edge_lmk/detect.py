@@ -104,7 +104,7 @@ def check_out(out: Path, folders: list[Path], images: list[Path], dest: dict[Pat
 
 
 def run_images(lmk, paths: list[Path], dest: dict[Path, Path] | None, mesh: bool, results: dict) -> int:
-    from .drawing import draw_faces
+    from .inference.drawing import draw_faces
 
     failed = 0
     bar = tqdm(paths, desc="photos", unit="img", disable=len(paths) < 2, file=sys.stderr)
@@ -132,8 +132,8 @@ def run_images(lmk, paths: list[Path], dest: dict[Path, Path] | None, mesh: bool
 
 
 def run_video(lmk, path: Path, out: Path | None, mesh: bool, redetect_every: int, smooth: bool) -> dict:
-    from .drawing import draw_faces
-    from .tracking import FaceTracker, OneEuroParams
+    from .inference.drawing import draw_faces
+    from .inference.tracking import FaceTracker, OneEuroParams
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -180,7 +180,7 @@ def run_video(lmk, path: Path, out: Path | None, mesh: bool, redetect_every: int
 
 
 def detector_from_args(args):
-    from .detectors import make_detector
+    from .inference.detectors import make_detector
 
     if args.detector == "fhog":
         return make_detector("fhog", max_side=args.max_side)
@@ -189,7 +189,7 @@ def detector_from_args(args):
 
 
 def main(argv=None) -> int:
-    from .detectors import DETECTORS
+    from .inference.detectors import DETECTORS
 
     ap = argparse.ArgumentParser(prog="python -m edge_lmk.detect", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
                          f"{DEFAULT_MIN_SCORE}, 0 keeps every detection)")
     ap.add_argument("--flip", action="store_true",
                     help="test-time horizontal flip: each face also runs mirrored, the two averaged (twice the "
-                         "landmark cost; measure it separately, edge_lmk/flip.py)")
+                         "landmark cost; measure it separately, edge_lmk/inference/flip.py)")
     ap.add_argument("--min-quality", type=float, default=0.0,
                     help="drop faces whose calibrated quality (estimated probability that the face's NME is "
                          "<= 8%%, docs/confidence) is below Q, in [0, 1] (default 0: keep all; needs a calibrated "
@@ -248,7 +248,7 @@ def main(argv=None) -> int:
             print(f"error: {why}", file=sys.stderr)
             return 2
 
-    from .landmarker import DEFAULT_REFINE, FaceLandmarker
+    from .inference.landmarker import DEFAULT_REFINE, FaceLandmarker
 
     try:
         detector = detector_from_args(args)

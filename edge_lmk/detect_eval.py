@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import read_pts, scan_folder
-from .detectors import Box, box_iou
+from .inference.detectors import Box, box_iou
 from .metrics import nme_per_face
 from .paths import SAMPLE_DIR, shared_data_dir
 
@@ -119,7 +119,7 @@ def evaluate_end_to_end(lmk, data: str | Path | None = None, min_scores=MIN_SCOR
     """What a user gets from ``FaceLandmarker.detect``: recall (landmark centroid within one IOD of
     the annotation), false positives per photo, end-to-end NME vs ground-truth-crop NME of the same
     faces, per-photo detector / landmark milliseconds (wall clock) and detector passes."""
-    from .landmarker import gt_square
+    from .inference.landmarker import gt_square
 
     data = Path(data) if data else default_data()
     cs = lmk.contract.crop_scale
@@ -201,7 +201,7 @@ def _quality_figures(nme: np.ndarray, quality: list, fp_quality: list) -> dict |
 
 
 def evaluate_photos(model: str, data: str | Path | None = None, landmarker=None) -> dict:
-    from .landmarker import FaceLandmarker, gt_square
+    from .inference.landmarker import FaceLandmarker, gt_square
 
     data = Path(data) if data else default_data()
     lmk = landmarker or FaceLandmarker(model)
@@ -293,8 +293,8 @@ def jitter_study(model: str, photo: str | Path, frames: int = 60, landmarker=Non
     is constant, so jitter is measured on the landmarks as output (``input_shake_pct_iod`` is
     the shifts' own frame-to-frame motion, for scale).
     """
-    from .landmarker import FaceLandmarker
-    from .tracking import FaceTracker, OneEuroParams, interocular, jitter
+    from .inference.landmarker import FaceLandmarker
+    from .inference.tracking import FaceTracker, OneEuroParams, interocular, jitter
 
     lmk = landmarker or FaceLandmarker(model)
     rgb, _ = lmk.load(photo)
@@ -331,7 +331,7 @@ def size_sweep(model: str = "full", faces_dir: str | Path | None = None, n: int 
     half an extent of the face."""
     import cv2
 
-    from .blazeface import MODELS, BlazeFaceRunner, decode, letterbox
+    from .inference.blazeface import MODELS, BlazeFaceRunner, decode, letterbox
     from .data import load_face, scan_folder
     from .multiface import paste
     from .paths import default_train_dirs
@@ -385,7 +385,7 @@ def print_end_to_end(r: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    from .detectors import DETECTORS
+    from .inference.detectors import DETECTORS
 
     ap = argparse.ArgumentParser(prog="python -m edge_lmk.detect_eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -407,8 +407,8 @@ def main(argv=None) -> dict:
     import torch
 
     from .detect import DEFAULT_MIN_SCORE
-    from .detectors import make_detector
-    from .landmarker import FaceLandmarker
+    from .inference.detectors import make_detector
+    from .inference.landmarker import FaceLandmarker
 
     torch.set_num_threads(args.threads)
     if args.size_sweep:

@@ -31,8 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import read_image, scan_folder
-from .detectors import WEIGHTS, Box, BoxMapping, FhogFaceDetector, FhogModel, box_iou, to_gray
-from .fhog import fhog
+from .inference.detectors import WEIGHTS, Box, BoxMapping, FhogFaceDetector, FhogModel, box_iou, to_gray
+from .inference.fhog import fhog
 from .paths import shared_data_dir
 from .preprocess import FaceSquare, apply_affine, crop_face, invert_affine, landmark_box
 

@@ -4,7 +4,7 @@ For each image (UTKFace-style aligned crops: one face, centred):
 
 1. crop the nominal face square (side ``extent`` x the image side, centred) and predict;
 2. re-crop on that prediction with the contract's crop rule and predict again, plainly and mirrored
-   (``edge_lmk.flip``);
+   (``edge_lmk.inference.flip``);
 3. keep the face only if the plain and mirrored predictions agree: their mean point distance, as a fraction
    of the predicted inter-ocular distance, is at most ``max_disagreement`` (a teacher that is unsure of a
    face gives two different answers; such labels would teach the student the teacher's mistakes).
@@ -30,7 +30,7 @@ from .data import scan_unlabeled
 from .data.images import read_image
 from .data.pts import write_pts
 from .files import atomic_write_bytes
-from .flip import unflip_landmarks
+from .inference.flip import unflip_landmarks
 from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, to_input
 
 LEFT_EYE, RIGHT_EYE = 36, 45

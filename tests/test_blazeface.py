@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_lmk import blazeface
-from edge_lmk.blazeface import (FULL_RANGE, MODELS, SHORT_RANGE, BlazeFaceModelError, BlazeFaceRunner, anchors,
+from edge_lmk.inference import blazeface
+from edge_lmk.inference.blazeface import (FULL_RANGE, MODELS, SHORT_RANGE, BlazeFaceModelError, BlazeFaceRunner, anchors,
                                 decode, iou_matrix, weighted_nms)
-from edge_lmk.detectors import BlazeFaceDetector, FaceDetector, make_detector
+from edge_lmk.inference.detectors import BlazeFaceDetector, FaceDetector, make_detector
 from edge_lmk.paths import REPO_DIR, SAMPLE_DIR, SAMPLE_TEST
 from edge_lmk.preprocess import FaceSquare, crop_matrix, landmark_box
-from edge_lmk.tiles import count, level_scales, plan, tiles, windows
+from edge_lmk.inference.tiles import count, level_scales, plan, tiles, windows
 
 SMALL = ((640, 480), (480, 640))  # composed test photos: big enough for a tiled level, quick to build
 GOLDEN = REPO_DIR / "android_demo" / "core" / "src" / "test" / "resources" / "golden" / "blazeface"
@@ -171,7 +171,7 @@ def test_blazeface_finds_small_faces_in_composed_photos(composed):
     """Recall of the tiled detector with the shipped 1/8 model on 6 composed photos; the whole-photo
     pass alone misses the small faces (why the pyramid exists)."""
     from edge_lmk.detect_eval import evaluate_end_to_end
-    from edge_lmk.landmarker import FaceLandmarker
+    from edge_lmk.inference.landmarker import FaceLandmarker
 
     lmk = FaceLandmarker("laplacekl_w1_8")
     res = evaluate_end_to_end(lmk, composed)

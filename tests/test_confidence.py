@@ -14,7 +14,7 @@ from edge_lmk.confidence_metrics import (expected_calibration_error, failure_auc
                                          reliability_bins, separation_auc)
 from edge_lmk.data import scan_folder
 from edge_lmk.evaluation import prepare_crops
-from edge_lmk.landmarker import FaceLandmarker
+from edge_lmk.inference.landmarker import FaceLandmarker
 from edge_lmk.models.registry import REGISTRY
 from edge_lmk.nonface import background_squares, nonface_inputs
 from edge_lmk.paths import SAMPLE_DIR

@@ -116,7 +116,7 @@ def test_exif_rotated_jpeg_reads_upright_everywhere(tmp_path, sample_test):
     cb, _ = load_canvases(scan_folder(rot))
     assert np.abs(ca.astype(int) - cb.astype(int)).mean() < 1.0
 
-    from edge_lmk.landmarker import FaceLandmarker
+    from edge_lmk.inference.landmarker import FaceLandmarker
 
     lmk = FaceLandmarker(predictor)
     assert np.array_equal(lmk.load(rot / rec.image.name)[0], b)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_lmk.blazeface import FULL_RANGE
+from edge_lmk.inference.blazeface import FULL_RANGE
 from edge_lmk.detect import main
 from edge_lmk.paths import SAMPLE_DIR
 
@@ -83,8 +83,8 @@ def test_fhog_fallback_and_unknown_detector(tmp_path, capsys):
 
 def test_blazeface_and_fhog_agree_on_a_sample_face(tmp_path):
     """Both detectors, after the refine pass, put the landmarks on the same face (within 3% IOD)."""
-    from edge_lmk.detectors import make_detector
-    from edge_lmk.landmarker import FaceLandmarker
+    from edge_lmk.inference.detectors import make_detector
+    from edge_lmk.inference.landmarker import FaceLandmarker
 
     p = ORIGINALS / "image_0006.png"
     bf = FaceLandmarker(MODEL).detect(p)
@@ -126,7 +126,7 @@ def test_rotated_phone_photo_gives_the_upright_landmarks_end_to_end(tmp_path):
     from PIL import Image
 
     from edge_lmk.data import read_image
-    from edge_lmk.landmarker import FaceLandmarker
+    from edge_lmk.inference.landmarker import FaceLandmarker
 
     upright = read_image(ORIGINALS / "100032540_1.jpg")
     exif = Image.Exif()

@@ -16,13 +16,13 @@ import pytest
 
 from edge_lmk.data import ImageFileError, read_image, read_pts, scan_folder
 from edge_lmk.detect_eval import evaluate_photos, landmark_bbox, match_faces, still_video
-from edge_lmk.detectors import BoxMapping, FaceDetector, FhogFaceDetector, box_iou, nms
+from edge_lmk.inference.detectors import BoxMapping, FaceDetector, FhogFaceDetector, box_iou, nms
 from edge_lmk.evaluation import predict_photo, prepare_crops
-from edge_lmk.landmarker import Face, FaceLandmarker, confidence_from_scale, crop_region, gt_square
+from edge_lmk.inference.landmarker import Face, FaceLandmarker, confidence_from_scale, crop_region, gt_square
 from edge_lmk.metrics import nme_per_face
 from edge_lmk.paths import SAMPLE_DIR
 from edge_lmk.preprocess import FaceSquare, crop_face, landmark_box
-from edge_lmk.tracking import FaceTracker, OneEuroFilter, OneEuroParams, interocular, jitter
+from edge_lmk.inference.tracking import FaceTracker, OneEuroFilter, OneEuroParams, interocular, jitter
 
 ORIGINALS = SAMPLE_DIR / "originals"
 MODEL = "laplacekl_w1_8"
@@ -177,7 +177,7 @@ def test_flip_option_averages_the_plain_and_mirrored_passes(lmk):
     """``FaceLandmarker(flip=True)`` gives ``flip.flip_average`` of the same crop, mapped to the photo: within
     float32 summation order (CROP_PX_TOL crop px, scaled to photo px); and it moves the points (it is not a
     no-op) by less than a pixel-level change."""
-    from edge_lmk.flip import flip_average
+    from edge_lmk.inference.flip import flip_average
     from edge_lmk.preprocess import crop_to_photo, to_input
 
     rgb, gt = _square_photo()

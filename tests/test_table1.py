@@ -75,7 +75,7 @@ def test_flip_average_is_exact_for_a_symmetric_predictor(sample_test):
 
     from edge_lmk.data import scan_folder
     from edge_lmk.evaluation import prepare_crops
-    from edge_lmk.flip import flip_average, unflip_landmarks
+    from edge_lmk.inference.flip import flip_average, unflip_landmarks
     from edge_lmk.runtimes import load_predictor
 
     pred = load_predictor("laplacekl_w1_8")

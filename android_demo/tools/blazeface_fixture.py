@@ -8,7 +8,7 @@ Two jobs, both for the Kotlin core's BlazeFace decoder (``edgelmk.core.BlazeFace
      on the 64 bundled test faces and prints them with the detection rate;
   2. with ``--out``: writes a fixture (raw model outputs for two faces + the detections this
      reference decodes from them) that the Kotlin tests decode and compare.
-The decoder is ``edge_lmk.blazeface`` (anchors, box decoding, weighted NMS), the same one the
+The decoder is ``edge_lmk.inference.blazeface`` (anchors, box decoding, weighted NMS), the same one the
 Python API and ``python -m edge_lmk.detect`` use: a reading of MediaPipe's face_detection graph
 (SsdAnchorsCalculator + TensorsToDetectionsCalculator + weighted NMS), checked against the
 ground-truth landmarks: a decoded box must sit on the annotated face.
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from edge_lmk import blazeface  # noqa: E402
-from edge_lmk.blazeface import SHORT_RANGE, BlazeFaceRunner, letterbox  # noqa: E402
+from edge_lmk.inference import blazeface  # noqa: E402
+from edge_lmk.inference.blazeface import SHORT_RANGE, BlazeFaceRunner, letterbox  # noqa: E402
 from edge_lmk.data import load_face, scan_folder  # noqa: E402
 from edge_lmk.paths import SAMPLE_TEST  # noqa: E402
 from edge_lmk.preprocess import landmark_box  # noqa: E402
@@ -40,7 +40,7 @@ def prepare(img: np.ndarray):
 
 
 def decode(reg: np.ndarray, cls: np.ndarray, A: np.ndarray) -> list[dict]:
-    """The shared decoder (edge_lmk.blazeface) in the fixture's form: box [x, y, w, h], flat keypoints."""
+    """The shared decoder (edge_lmk.inference.blazeface) in the fixture's form: box [x, y, w, h], flat keypoints."""
     return [d.to_fixture() for d in blazeface.decode(reg, cls, A, MODEL)]
 
 

@@ -81,7 +81,7 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, title: str = "CED"
 
 def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool = False,
              calibration: bool = False) -> dict:
-    """NME figures. ``flip``: test-time horizontal flip (``edge_lmk.flip``); the result's ``runtime`` says
+    """NME figures. ``flip``: test-time horizontal flip (``edge_lmk.inference.flip``); the result's ``runtime`` says
     ``+flip``. ``calibration``: also ``res["confidence"]`` (``confidence_metrics.calibration_report`` with the
     model's stored calibration; CalibrationError naming the model when it has none). The calibration was fitted
     on the plain model's errors, so the two options are not combined."""
@@ -94,7 +94,7 @@ def evaluate(model: str, data: str | Path, batch: int | None = None, flip: bool 
                                "run it without --flip")
     predictor = load_predictor(model)
     if flip:
-        from ..flip import FlipPredictor
+        from ..inference.flip import FlipPredictor
 
         predictor = FlipPredictor(predictor)
     crops = prepare_crops(scan_folder(data), predictor.contract)

@@ -1,6 +1,6 @@
 """MediaPipe BlazeFace: anchors, box decoding and weighted NMS (the one implementation).
 
-Used by ``BlazeFaceDetector`` (``edge_lmk.detectors``: the Python API and ``python -m
+Used by ``BlazeFaceDetector`` (``edge_lmk.inference.detectors``: the Python API and ``python -m
 edge_lmk.detect``) and by ``android_demo/tools/blazeface_fixture.py``, which writes the golden
 detections the Android app's Kotlin decoder (``edgelmk.core.BlazeFace``) is tested against.
 
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import FaceSquare, apply_affine, crop_face
+from ..preprocess import FaceSquare, apply_affine, crop_face
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "blazeface"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights" / "blazeface"  # edge_lmk/weights/
 SCORE_CLIP = 100.0
 NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right ear tragion, left ear tragion
 

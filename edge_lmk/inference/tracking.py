@@ -32,8 +32,8 @@ import numpy as np
 
 from .detectors import box_iou
 from .landmarker import Face, FaceLandmarker
-from .metrics import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
-from .preprocess import face_square, landmark_box
+from ..metrics import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
+from ..preprocess import face_square, landmark_box
 
 
 @dataclass(frozen=True)

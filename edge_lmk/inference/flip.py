@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .preprocess import FLIP_PERMUTATION
+from ..preprocess import FLIP_PERMUTATION
 
 
 def unflip_landmarks(landmarks: np.ndarray, size: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .preprocess import FaceSquare, crop_face, shrink_integer
+from ..preprocess import FaceSquare, crop_face, shrink_integer
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """From a photo to 68 landmarks per face: ``FaceLandmarker(model).detect(image) -> list[Face]``.
 
-Pipeline per image: detect faces (pluggable, ``edge_lmk.detectors``; the default, BlazeFace
+Pipeline per image: detect faces (pluggable, ``edge_lmk.inference.detectors``; the default, BlazeFace
 full range, runs on the whole photo and on a pyramid of tiles down to 40 px faces), map each
 detector box to the landmark-bbox square the model was trained on (``BoxMapping``), crop
 every face with the shared crop rule (``preprocess.crop_face``) and run them through the predictor in one batch; with
@@ -31,9 +31,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .data.images import MAX_IMAGE_PIXELS, ImageFileError, read_image, to_rgb_uint8
+from ..data.images import MAX_IMAGE_PIXELS, ImageFileError, read_image, to_rgb_uint8
 from .detectors import Box, BoxMapping, FaceDetector, box_iou
-from .preprocess import FaceSquare, crop_face, crop_to_photo, face_square, landmark_box, to_input
+from ..preprocess import FaceSquare, crop_face, crop_to_photo, face_square, landmark_box, to_input
 
 CONFIDENCE_S0 = 2.0
 DEFAULT_MODEL = "laplacekl_w1_8"
@@ -92,7 +92,7 @@ def calibrated_fields(cal, scale: np.ndarray, landmarks: np.ndarray, side: float
     its crop square's ``side`` (image px) -> expected_error (% IOD), expected_error_px (image px), quality."""
     if cal is None:
         return {}
-    from .confidence import inter_ocular
+    from ..confidence import inter_ocular
 
     px_per_crop = side / input_size
     iod = inter_ocular(landmarks) / px_per_crop  # predicted inter-ocular distance in crop pixels
@@ -151,7 +151,7 @@ class FaceLandmarker:
                  min_score: float = 0.0, max_pixels: int = MAX_PIXELS, min_quality: float = 0.0,
                  flip: bool = False):
         if isinstance(model, (str, os.PathLike)):
-            from .runtimes import load_predictor
+            from ..runtimes import load_predictor
 
             self.predictor = load_predictor(str(model))
         else:
@@ -167,9 +167,9 @@ class FaceLandmarker:
         self.refine = int(refine)
         self.min_score = min_score
         self.max_pixels = max_pixels
-        # test-time horizontal flip (edge_lmk/flip.py): twice the landmark cost, averaged plain + mirrored pass
+        # test-time horizontal flip (edge_lmk/inference/flip.py): twice the landmark cost, averaged plain + mirrored pass
         self.flip = bool(flip)
-        from .confidence import calibration_for
+        from ..confidence import calibration_for
 
         self.calibration = calibration_for(self.predictor)  # None: faces carry no expected error / quality
         if not 0.0 <= min_quality <= 1.0:

@@ -2,7 +2,7 @@
 
 The pinned ``opencv-python-headless`` 5.x no longer ships ``CascadeClassifier``,
 ``HOGDescriptor`` or the Haar cascade files, so the offline face detector
-(``edge_lmk.detectors.FhogFaceDetector``) is a dlib-style FHOG + linear SVM built on these
+(``edge_lmk.inference.detectors.FhogFaceDetector``) is a dlib-style FHOG + linear SVM built on these
 two functions. Both are deterministic and used unchanged at training and detection time.
 
 Feature map layout: ``fhog(gray, cell)`` of an ``H x W`` image has shape

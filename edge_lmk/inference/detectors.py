@@ -13,8 +13,8 @@ Default: ``BlazeFaceDetector``
 ------------------------------
 MediaPipe's BlazeFace full-range model (Apache-2.0, vendored with its provenance in
 ``edge_lmk/weights/blazeface/``, run in the pinned ``ai-edge-litert``; decoding in
-``edge_lmk.blazeface``, shared with the Android golden fixtures) over a pyramid of
-overlapping 192 px tiles (``edge_lmk.tiles``) down to ``min_face`` = 40 px faces.
+``edge_lmk.inference.blazeface``, shared with the Android golden fixtures) over a pyramid of
+overlapping 192 px tiles (``edge_lmk.inference.tiles``) down to ``min_face`` = 40 px faces.
 ``make_detector("blazeface_short")`` is the short-range model on the whole frame (selfie video,
 what the Android app runs). Measured on composed multi-face photos: ``docs/detection/README.md``.
 
@@ -56,10 +56,10 @@ import cv2
 import numpy as np
 
 from .fhog import fhog, score_map
-from .preprocess import FaceSquare, shrink_integer
+from ..preprocess import FaceSquare, shrink_integer
 
 Box = tuple[float, float, float, float]
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "face_fhog.npz"
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "face_fhog.npz"  # edge_lmk/weights/
 
 
 @runtime_checkable
@@ -181,7 +181,7 @@ class FhogModel:
         import io
         import json
 
-        from .files import atomic_write_bytes
+        from ..files import atomic_write_bytes
 
         buf = io.BytesIO()
         np.savez_compressed(buf, template=self.template.astype(np.float32), bias=np.float64(self.bias),
@@ -256,7 +256,7 @@ class FhogFaceDetector:
         return [(box, 1.0 / (1.0 + math.exp(-(a * mg + b)))) for box, mg in self.detect_margins(rgb)]
 
 
-# Fitted with `python -m edge_lmk.detector_train fit-box --detector edge_lmk.detectors:blazeface_full`
+# Fitted with `python -m edge_lmk.detector_train fit-box --detector edge_lmk.inference.detectors:blazeface_full`
 # (`:blazeface_short`) on the 300-W training faces, the same protocol as FHOG_BOX_MAPPING:
 # full range 1662 of 1665 crops detected, MAD dx 0.056 (the box follows the head, not the
 # landmarks, on turned faces: the refine pass absorbs it), dy 0.018, k 0.043.
