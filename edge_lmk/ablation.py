@@ -49,7 +49,7 @@ from .cli import UserError
 from .files import atomic_write_bytes, save_figure
 from .models.registry import WEIGHTS_DIR, load_checkpoint, model_name
 from .paths import REPO_DIR, default_test_dir, shared_data_dir
-from .training_config import TrainConfig
+from .training.config import TrainConfig
 
 # Robinson et al., ICCV 2019, Table 3: NME on the 300-W full set, all 3148 training faces.
 # softargmax+D is not listed: we could not find the paper's numbers for it (see ablation.md).

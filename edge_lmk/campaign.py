@@ -15,7 +15,7 @@ Stages, in order (each resumes or skips: re-run the same command after an interr
    the teacher's distributions (``--distill W``, 0 = off) -> ``OUT/<width>``;
 4. **ship** (``--ship``): each student becomes a registry model with its card.
 
-Every stage is a ``TrainConfig`` handed to ``train.train`` (no argv is rebuilt); ``--dry-run`` prints
+Every stage is a ``TrainConfig`` handed to ``training.loop.train`` (no argv is rebuilt); ``--dry-run`` prints
 the equivalent commands. On a GPU (``--device cuda``) the faces are moved to it once and cropped and
 augmented there. Under ``torchrun`` each training stage runs data-parallel. What the stages cost
 on CPU and what they measured so far: the cards and docs/benchmarks.
@@ -30,7 +30,7 @@ from pathlib import Path
 from .cli import ArgumentParser, cli_main, nonnegative_float, positive_int, width_arg
 from .models import FAMILIES
 from .paths import REPO_DIR, shared_data_dir
-from .training_config import TrainConfig
+from .training.config import TrainConfig
 
 def recipe(data_root: Path) -> dict:
     """The shipped models' recipe (their cards' commands) as TrainConfig fields."""
@@ -108,7 +108,7 @@ def command(stage: Stage, cfg: CampaignConfig) -> str:
 
 def run(cfg: CampaignConfig, dry_run: bool = False) -> list[str]:
     """Run (or print) every stage; -> the commands, in order."""
-    from . import train as train_mod
+    from .training import loop as train_mod
 
     stages = plan(cfg)
     cmds = [command(s, cfg) for s in stages]

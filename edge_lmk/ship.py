@@ -24,7 +24,7 @@ from .models.net import count_params
 from .models.recombinator.generator import block_channels_dict, branch_channels
 from .models.registry import REGISTRY, WEIGHTS_DIR, checkpoint_path, load_checkpoint, save_checkpoint
 from .paths import default_test_dir
-from .training_config import TrainConfig
+from .training.config import TrainConfig
 
 # Robinson et al., ICCV 2019, Table 3: 300-W full-set NME and parameter counts.
 PAPER = {

@@ -5,10 +5,10 @@ import sys
 
 import torch
 
-from edge_lmk import distributed
+from edge_lmk.training import distributed
 from edge_lmk.losses import laplace_kl
 from edge_lmk.models import REGISTRY
-from edge_lmk.train import TrainStep
+from edge_lmk.training.loop import TrainStep
 
 
 def batch(n: int = 8):

@@ -191,7 +191,7 @@ def test_registry_has_adversarial_variants():
 
 
 def test_cell_config_is_what_train_parses_from_the_recorded_argv():
-    from edge_lmk.training_config import TrainConfig
+    from edge_lmk.training.config import TrainConfig
 
     for argv in (["--unlabeled", "u", "--data", "a", "b", "--lr", "0.0005", "--adv-weight", "0.01"],
                  ["--from-scratch", "--beta", "10", "--unlabeled", "u", "--val-fraction", "0.2", "--limit-train", "8"]):

@@ -1,13 +1,13 @@
 import numpy as np
 import torch
 
-from edge_lmk.adversarial import PatchDiscriminator, render_laplace
+from edge_lmk.training.adversarial import PatchDiscriminator, render_laplace
 from edge_lmk.data import load_face, scan_folder
 from edge_lmk.data.augment import AugmentConfig, crop_batch
 from edge_lmk.data.canvas import load_unlabeled, make_canvas
 from edge_lmk.codecs import soft_argmax
 from edge_lmk.models import REGISTRY
-from edge_lmk.train import adversarial_step
+from edge_lmk.training.loop import adversarial_step
 
 
 def adversarial_setup(sample_train, sample_test, D: PatchDiscriminator):

@@ -72,7 +72,7 @@ def test_distillation_term_is_zero_for_the_teacher_itself_and_positive_otherwise
     (float32: 1e-4); another model has a positive one."""
     from edge_lmk.evaluation import prepare_crops
     from edge_lmk.models import REGISTRY
-    from edge_lmk.train import distill_loss
+    from edge_lmk.training.loop import distill_loss
 
     teacher = REGISTRY["laplacekl_w1_8_fast"].load()
     x = torch.from_numpy(prepare_crops(scan_folders([sample_test])[:8], REGISTRY["laplacekl_w1_8_fast"].contract).inputs)

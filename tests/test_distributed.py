@@ -1,4 +1,4 @@
-"""Training under torchrun (edge_lmk/distributed.py): N CPU processes (gloo) give one process's result at
+"""Training under torchrun (edge_lmk/training/distributed.py): N CPU processes (gloo) give one process's result at
 the same global batch."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from edge_lmk import distributed
+from edge_lmk.training import distributed
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -92,7 +92,7 @@ def test_ema_is_averaged_model_with_warm_up():
     decay min(decay, (1 + k) / (10 + k)), buffers (BN statistics) included, integer buffers copied."""
     import torch
 
-    from edge_lmk.train import make_ema
+    from edge_lmk.training.loop import make_ema
 
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
     ema = make_ema(net, 0.998)

@@ -17,8 +17,8 @@ import pytest
 from edge_lmk import ship, train
 from edge_lmk.cli import UserError
 from edge_lmk.paths import REPO_DIR
-from edge_lmk.resume import RESUME_MAY_CHANGE, check_resume, resume_conflicts
-from edge_lmk.training_config import DEFAULTS, FIELD_NAMES, TrainConfig
+from edge_lmk.training.resume import RESUME_MAY_CHANGE, check_resume, resume_conflicts
+from edge_lmk.training.config import DEFAULTS, FIELD_NAMES, TrainConfig
 
 WIP = REPO_DIR / "training" / "wip" / "laplacekl_w1_16_t1"
 

@@ -15,14 +15,14 @@ import argparse
 from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable
 
-from .cli import (UserError, nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval,
+from ..cli import (UserError, nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval,
                   width_arg)
 
 PROG = "python -m edge_lmk.train"
 
 
 def _family_names() -> list[str]:
-    from .models import FAMILIES  # lazy: the models (and torch) load only when a parser is built
+    from ..models import FAMILIES  # lazy: the models (and torch) load only when a parser is built
 
     return sorted(FAMILIES)
 

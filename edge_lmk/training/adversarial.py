@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .codecs import SoftArgmaxCodec
+from ..codecs import SoftArgmaxCodec
 
 HEATMAP_GAIN = 100.0  # probabilities over 6400 bins are ~1e-2 at a sharp peak; bring them to O(1) for D
 

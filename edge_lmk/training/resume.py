@@ -20,7 +20,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-from .cli import UserError
+from ..cli import UserError
 
 # cache_dir / no_cache only say where canvases are kept; steps only sets epochs
 RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "max_minutes", "threads", "device", "out", "cache_dir", "no_cache"})
