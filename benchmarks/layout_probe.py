@@ -1,0 +1,99 @@
+"""Probe a layout before training it: int8 bytes and 1-thread latency of registry models, interleaved.
+
+    python -m benchmarks.layout_probe --models laplacekl_w1_8_fast laplacekl_w1_8_fdw [--rounds 30] \
+        [--out runs/layout_probe] [--write FILE]
+
+Latency is set by the layout, not by the weights, so a family's candidate can be timed and sized
+before any training: shipped models are exported with their weights, the others with their
+initial weights (seed 0). Each model goes through the real export pipeline to int8 ``.tflite`` and
+``.pte``, and the artifacts are timed in rounds that interleave all of them in one process (one
+thread, batch 1, the runtime's own call), so the ratios between rows are measured under the same
+load. The first model is the reference of the ratio column. This is a screening tool; the numbers
+people compare are the benchmark report's (``python -m benchmarks.run``).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_lmk.cli import cli_main
+
+FORMATS = {"tflite": "export.tflite", "pte": "export.executorch"}
+
+
+def probe(models: list[str], out: Path, rounds: int = 30, calls: int = 20, threads: int = 1) -> list[dict]:
+    """-> one row per (model, format): bytes, params, median ms over ``rounds`` of ``calls`` calls."""
+    import importlib
+
+    import torch
+
+    from edge_lmk.models import REGISTRY, count_params
+
+    from .runners import open_runner
+
+    rows, runners = [], {}
+    for name in models:
+        spec = REGISTRY[name]
+        if spec.shipped:
+            model = spec.load()
+        else:
+            torch.manual_seed(0)
+            model = spec.build().eval()
+        for fmt, module in FORMATS.items():
+            path = importlib.import_module(module).export(model, spec, out, "int8")
+            rows.append({"model": name, "format": fmt, "trained": spec.shipped, "params": count_params(model),
+                         "bytes": path.stat().st_size, "times": []})
+            runners[len(rows) - 1] = open_runner(path, threads)
+    x = np.random.default_rng(0).random((1, 3, 80, 80), dtype=np.float32)
+    for _ in range(rounds):
+        for i, opened in runners.items():
+            t = time.perf_counter()
+            for _ in range(calls):
+                opened.run(x)
+            rows[i]["times"].append((time.perf_counter() - t) / calls * 1e3)
+    for r in rows:
+        r["ms"] = statistics.median(r.pop("times"))
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    ref = {r["format"]: r for r in rows if r["model"] == rows[0]["model"]}
+    lines = ["| model | weights | params | format | int8 bytes | ms (1 thread) | x first row |",
+             "|---|---|---:|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| `{r['model']}` | {'trained' if r['trained'] else 'initial'} | {r['params']:,} | {r['format']} "
+                     f"| {r['bytes']:,} | {r['ms']:.3f} | {r['ms'] / ref[r['format']]['ms']:.2f}x |")
+    return "\n".join(lines)
+
+
+@cli_main
+def main(argv=None) -> int:
+    from edge_lmk.cli import ArgumentParser, positive_int, writable_dir
+    from edge_lmk.models import REGISTRY
+
+    ap = ArgumentParser(prog="python -m benchmarks.layout_probe", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", required=True, help="registry names; the first is the ratio reference")
+    ap.add_argument("--rounds", type=positive_int, default=30)
+    ap.add_argument("--out", default="runs/layout_probe", help="folder for the int8 artifacts")
+    ap.add_argument("--write", default=None, help="also write the Markdown table here")
+    a = ap.parse_args(argv)
+    unknown = [m for m in a.models if m not in REGISTRY]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)}")
+    rows = probe(a.models, writable_dir(a.out, "--out"), a.rounds)
+    text = table(rows)
+    print(text)
+    if a.write:
+        from edge_lmk.files import atomic_write_bytes
+
+        atomic_write_bytes(a.write, (text + "\n").encode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
