@@ -57,3 +57,19 @@ def test_unknown_suffix_is_taken_as_a_checkpoint_and_missing_artifacts_are_named
         load_predictor(str(tmp_path / "missing.tflite"))
     with pytest.raises(ModelLoadError, match="missing.xyz"):
         load_predictor(str(tmp_path / "missing.xyz"))
+
+
+def test_layout_probe_table_ratios_and_unknown_model(capsys):
+    """benchmarks.layout_probe: ratios are per format against the first model; an unknown name is one line, exit 2."""
+    from benchmarks import layout_probe
+
+    rows = [{"model": "a", "format": "tflite", "trained": True, "params": 10, "bytes": 100, "ms": 0.5},
+            {"model": "a", "format": "pte", "trained": True, "params": 10, "bytes": 90, "ms": 1.0},
+            {"model": "b", "format": "tflite", "trained": False, "params": 5, "bytes": 80, "ms": 0.6},
+            {"model": "b", "format": "pte", "trained": False, "params": 5, "bytes": 70, "ms": 1.5}]
+    text = layout_probe.table(rows)
+    assert "| `b` | initial | 5 | tflite | 80 | 0.600 | 1.20x |" in text
+    assert "| `b` | initial | 5 | pte | 70 | 1.500 | 1.50x |" in text
+    with pytest.raises(SystemExit) as e:
+        layout_probe.main(["--models", "laplacekl_w1_8_fast", "no_such_model"])
+    assert e.value.code == 2 and "no_such_model" in capsys.readouterr().err
