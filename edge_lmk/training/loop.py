@@ -1,20 +1,5 @@
-"""The training loop behind ``python -m edge_lmk.train --width 1/16 --loss laplacekl --out runs/x`` (the CLI is
-``edge_lmk/train.py``; ``train(TrainConfig)`` is what it, ``campaign`` and the tests call).
-
-Resumable: re-running the same command continues from ``OUT/last.pt`` (saved atomically
-every epoch, and on Ctrl-C / SIGTERM / ``--max-minutes``). The best checkpoint is chosen on
-the validation split carved from the training folders, never on a test set.
-
-Faces are cut once into canvases cached in ``--cache-dir`` (default ``runs/cache``), keyed on
-each file's size, mtime and bytes and on the canvas code: a corrected ``.pts`` or replaced image
-rebuilds the cache, and the entry it supersedes is deleted. ``--no-cache`` neither reads nor
-writes it; deleting the folder clears it. Data errors (missing folder, bad ``.pts`` or image)
-print one line naming the file and exit with status 2.
-
-On resume only ``--epochs``,
-``--max-minutes``, ``--threads`` and ``--device`` may differ from the saved ``OUT/args.json``;
-any other difference is refused, naming the folder and the arguments (``edge_lmk/training/resume.py``).
-"""
+"""The training loop: ``train(TrainConfig)``, what ``python -m edge_lmk.train`` (``edge_lmk/train.py``, whose
+docstring describes resuming, the face cache and data errors), ``campaign`` and the tests call."""
 from __future__ import annotations
 
 import contextlib

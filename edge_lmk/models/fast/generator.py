@@ -50,19 +50,24 @@ class FastGenerator(nn.Module):
 
     heatmap_stride = HEATMAP_STRIDE
 
-    def __init__(self, width: Fraction | float = Fraction(1, 8), num_landmarks: int = 68, dropout: float = 0.2):
+    def __init__(self, width: Fraction | float = Fraction(1, 8), num_landmarks: int = 68, dropout: float = 0.2,
+                 channels: int | None = None, block: type[nn.Module] | None = None):
+        """``channels`` (C, default ``fast_channels(width)``) and ``block`` (``(cin, cout, stride=, dropout=)``
+        -> module, default ``ConvBNAct``) let another family reuse this layout with other convolutions
+        (``models/fast_dw``: depthwise-separable); the first conv, on 3 input channels, stays dense."""
         super().__init__()
-        c = fast_channels(width)
+        c = channels if channels is not None else fast_channels(width)
+        block = block or ConvBNAct
         self.channels = c
-        self.enc1 = ConvBNAct(3, c, stride=2)                           # 40 px
-        self.enc2 = ConvBNAct(c, 2 * c, stride=2)                       # 20 px
-        self.enc3 = ConvBNAct(2 * c, 2 * c, stride=2)                   # 10 px
-        self.enc4 = ConvBNAct(2 * c, 2 * c, stride=2, dropout=dropout)  # 5 px
-        self.mid = ConvBNAct(2 * c, 2 * c, dropout=dropout)             # 5 px: face-wide context
+        self.enc1 = ConvBNAct(3, c, stride=2)                       # 40 px
+        self.enc2 = block(c, 2 * c, stride=2)                       # 20 px
+        self.enc3 = block(2 * c, 2 * c, stride=2)                   # 10 px
+        self.enc4 = block(2 * c, 2 * c, stride=2, dropout=dropout)  # 5 px
+        self.mid = block(2 * c, 2 * c, dropout=dropout)             # 5 px: face-wide context
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.dec3 = ConvBNAct(4 * c, 2 * c, dropout=dropout)            # 10 px: [up(mid), enc3]
-        self.dec2 = ConvBNAct(4 * c, 2 * c)                             # 20 px: [up(dec3), enc2]
-        self.dec1 = ConvBNAct(3 * c, c)                                 # 40 px: [up(dec2), enc1]
+        self.dec3 = block(4 * c, 2 * c, dropout=dropout)            # 10 px: [up(mid), enc3]
+        self.dec2 = block(4 * c, 2 * c)                             # 20 px: [up(dec3), enc2]
+        self.dec1 = block(3 * c, c)                                 # 40 px: [up(dec2), enc1]
         self.to_heatmaps = nn.Conv2d(c, num_landmarks, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

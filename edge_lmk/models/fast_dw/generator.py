@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import torch
 import torch.nn as nn
 
-from ..family import ExportHints
+from ..fast.generator import LEAKY_SLOPE, FastGenerator
 
-LEAKY_SLOPE = 0.2
 FULL_CHANNELS = 256
 MIN_CHANNELS = 8
-HEATMAP_STRIDE = 2
 
 
 def dw_channels(width: Fraction | float) -> int:
@@ -43,36 +40,9 @@ class SeparableBlock(nn.Sequential):
         super().__init__(*layers)
 
 
-class FastDWGenerator(nn.Module):
-    """(B,3,80,80) RGB in [0,1] -> (B,K,40,40) heatmap logits (``heatmap_stride`` 2)."""
-
-    heatmap_stride = HEATMAP_STRIDE
+class FastDWGenerator(FastGenerator):
+    """(B,3,80,80) RGB in [0,1] -> (B,K,40,40) heatmap logits (``heatmap_stride`` 2): the fast layout
+    (``models/fast/generator.py``) at C = ``dw_channels(width)`` with ``SeparableBlock``s."""
 
     def __init__(self, width: Fraction | float = Fraction(1, 8), num_landmarks: int = 68, dropout: float = 0.2):
-        super().__init__()
-        c = dw_channels(width)
-        self.channels = c
-        self.enc1 = conv_bn_act(3, c, 3, stride=2)                           # 40 px (3 input channels: dense)
-        self.enc2 = SeparableBlock(c, 2 * c, stride=2)                       # 20 px
-        self.enc3 = SeparableBlock(2 * c, 2 * c, stride=2)                   # 10 px
-        self.enc4 = SeparableBlock(2 * c, 2 * c, stride=2, dropout=dropout)  # 5 px
-        self.mid = SeparableBlock(2 * c, 2 * c, dropout=dropout)             # 5 px: face-wide context
-        self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.dec3 = SeparableBlock(4 * c, 2 * c, dropout=dropout)            # 10 px: [up(mid), enc3]
-        self.dec2 = SeparableBlock(4 * c, 2 * c)                             # 20 px: [up(dec3), enc2]
-        self.dec1 = SeparableBlock(3 * c, c)                                 # 40 px: [up(dec2), enc1]
-        self.to_heatmaps = nn.Conv2d(c, num_landmarks, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        m = self.mid(self.enc4(e3))
-        d3 = self.dec3(torch.cat([self.up(m), e3], 1))
-        d2 = self.dec2(torch.cat([self.up(d3), e2], 1))
-        d1 = self.dec1(torch.cat([self.up(d2), e1], 1))
-        return self.to_heatmaps(d1)
-
-    def export_hints(self) -> ExportHints:
-        # the shared upsample sees the 2C outputs of mid, dec3 and dec2
-        return ExportHints(logit_layers=("to_heatmaps",), nearest_upsample=("up", (2 * self.channels,)))
+        super().__init__(width, num_landmarks, dropout, channels=dw_channels(width), block=SeparableBlock)
