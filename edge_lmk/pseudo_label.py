@@ -10,7 +10,7 @@ For each image (UTKFace-style aligned crops: one face, centred):
    face gives two different answers; such labels would teach the student the teacher's mistakes).
 
 Kept faces are written in the 300-W layout under OUT (a symlink to the image + ``NAME.pts`` with the mean of
-the two passes), so ``train --pseudo-data OUT`` reads them like any labelled folder, plus
+the two passes), so ``train --extra-data OUT`` reads them like any labelled folder (with ``--extra-weight``), plus
 ``OUT/pseudo_labels.json``: teacher, settings, and per-face disagreement, kept or not. Resumable: faces whose
 ``.pts`` exists are skipped.
 """

@@ -30,13 +30,13 @@ def table() -> str:
             "target | paper (full set) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     # pruned variants (width = their parent's) sort right after their parent, by decreasing size
     specs = sorted(list_models(), key=lambda s: (s.loss, Fraction(s.width), s.family != "recombinator", s.family,
-                                                s.pruned, s.head_hidden, s.adversarial, -s.card().get("params", 0)))
+                                                s.pruned, bool(s.arch), s.adversarial, -s.card().get("params", 0)))
     for s in specs:
         c = s.card()
         t = c.get("test_common", {})
         paper = None if s.pruned else PAPER.get(s.label, {}).get(str(s.width))
         tgt = TARGETS.get(str(s.width)) if s.loss == "laplacekl" and not s.pruned else None
-        width = f"{s.width} pruned" if s.pruned else (f"{s.width} +MLP head" if s.head_hidden else s.width)
+        width = f"{s.width} pruned" if s.pruned else (f"{s.width} +MLP head" if s.arch.get("head_hidden") else s.width)
         if s.family != "recombinator":
             width = f"{width} {FAMILY_LABELS.get(s.family, s.family)}"
         width = " ".join([str(width), *(STAGE_LABELS[st] for st in s.stages)])

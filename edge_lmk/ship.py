@@ -21,6 +21,7 @@ from .contract import PreprocessContract
 from .files import atomic_write_bytes
 from .models import FAMILIES
 from .models.net import count_params
+from .models.recombinator.family import block_channels, head_hidden
 from .models.recombinator.generator import block_channels_dict, branch_channels
 from .models.registry import REGISTRY, WEIGHTS_DIR, checkpoint_path, load_checkpoint, save_checkpoint
 from .paths import default_test_dir
@@ -130,8 +131,8 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
     paper = None if pruned else PAPER.get(spec.label, {}).get(cfg["width"])
     card = {
         "name": name, "width": cfg["width"], "loss": cfg["loss"],
-        "channels": None if pruned or spec.family != "recombinator" else list(branch_channels(__import__("fractions").Fraction(cfg["width"]))),
-        "block_channels": block_channels_dict(spec.channels) if spec.family == "recombinator" else None,
+        "channels": None if pruned or spec.family != "recombinator" else list(branch_channels(spec.width)),
+        "block_channels": block_channels_dict(block_channels(spec)) if spec.family == "recombinator" else None,
         "params": count_params(model), "bytes": weights.stat().st_size,
         "family": spec.family,
         "training": {"data": data_note(args), "command": cmd,
@@ -170,11 +171,11 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
             "finetune_command": cmd, "finetune_epochs": len(history)}
         card["param_note"] = (f"Structurally pruned from {cfg['parent']} (whole channels removed, dense and smaller), "
                               "then fine-tuned; see edge_lmk/compress/prune.py.")
-    if spec.head_hidden:
-        card["head_hidden"] = spec.head_hidden
+    if head_hidden(spec):
+        card["head_hidden"] = head_hidden(spec)
         card["param_note"] = (
             f"The width-{cfg['width']} generator plus a per-pixel MLP branch in the heatmap head "
-            f"({spec.channels[-1][1]} -> {spec.head_hidden} -> 68 1x1 convolutions, LeakyReLU 0.2, added to the "
+            f"({block_channels(spec)[-1][1]} -> {head_hidden(spec)} -> 68 1x1 convolutions, LeakyReLU 0.2, added to the "
             "linear 1x1 head's logits). At small widths the 68 heatmaps are otherwise linear maps of very few "
             "features per pixel; the branch restores part of the capacity that Table 3's width-independent "
             "~9.5K-parameter term suggests the paper had. " + PARAM_NOTE)
@@ -300,15 +301,13 @@ def main(argv=None):
     name = args.name or spec.name
     if name not in REGISTRY:
         raise SystemExit(f"{name}: not a registry name")
-    if REGISTRY[name].channels != spec.channels:
-        raise SystemExit(f"{name}: the run's channels {block_channels_dict(spec.channels)} differ from the registry's "
-                         f"{block_channels_dict(REGISTRY[name].channels)} (edge_lmk/models/registry.py PRUNED)")
     dest = WEIGHTS_DIR / f"{name}.pt"
     reg = REGISTRY[name]
-    if (reg.loss, reg.width, reg.adversarial, reg.head_hidden) != (spec.loss, spec.width, spec.adversarial,
-                                                                  spec.head_hidden):
-        raise SystemExit(f"{name}: the run is {spec.label} at width {spec.width} (head_hidden {spec.head_hidden}), "
-                         f"registry {name} is {reg.label} at width {reg.width} (head_hidden {reg.head_hidden})")
+    if (reg.loss, reg.width, reg.adversarial, reg.family, reg.arch) != (spec.loss, spec.width, spec.adversarial,
+                                                                        spec.family, spec.arch):
+        raise SystemExit(f"{name}: the run is {spec.label} at width {spec.width} ({spec.family}, architecture "
+                         f"{spec.arch or 'plain'}), registry {name} is {reg.label} at width {reg.width} ({reg.family}, "
+                         f"architecture {reg.arch or 'plain'}; edge_lmk/models/<family>/family.py)")
     init_from = (ckpt.get("train_args") or {}).get("init_from")
     previous = None
     if init_from and Path(checkpoint_path(init_from)).resolve().parent == WEIGHTS_DIR.resolve():

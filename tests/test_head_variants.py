@@ -12,7 +12,7 @@ from edge_lmk.models import count_params
 def test_head_branch_adds_exact_params_and_starts_at_zero():
     base = REGISTRY["laplacekl_w1_16"]
     h16 = REGISTRY["laplacekl_w1_16_h16"]
-    assert h16.head_hidden == 16 and h16.width == base.width
+    assert h16.arch == {"head_hidden": 16} and h16.width == base.width and not base.arch
     # 4 -> 16 -> 68 per-pixel MLP: (4*16 + 16) + (16*68 + 68)
     assert count_params(h16.build()) == count_params(base.build()) + 80 + 1156 == 9220
     torch.manual_seed(0)
@@ -35,7 +35,7 @@ def test_head_variant_checkpoint_round_trip(tmp_path):
     path = tmp_path / "h.pt"
     save_checkpoint(path, model, spec)
     loaded, loaded_spec, payload = load_checkpoint(path)
-    assert payload["config"]["head_hidden"] == 16 and loaded_spec.head_hidden == 16
+    assert payload["config"]["head_hidden"] == 16 and loaded_spec.arch == {"head_hidden": 16}
     x = torch.rand(1, 3, 80, 80)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)[0], model(x)[0])

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from edge_lmk.models import REGISTRY, LandmarkNet, ModelLoadError, count_params, fold_batchnorm, load_checkpoint
+from edge_lmk.models.recombinator.family import block_channels, head_hidden
 from edge_lmk.models.registry import save_checkpoint
 
 # Table 3 of the paper for comparison; ours differ at small widths (see model cards).
@@ -55,8 +56,8 @@ def test_shipped_models_load_and_have_cards():
         card = s.card()
         # width-ladder models have the width's count; pruned ones the registry's explicit channels (fewer)
         # head variants add the per-pixel MLP branch: (c0*h + h) + (h*68 + 68)
-        c0 = s.channels[-1][1]
-        head = (c0 * s.head_hidden + s.head_hidden + s.head_hidden * 68 + 68) if s.head_hidden else 0
+        c0, h = block_channels(s)[-1][1], head_hidden(s)
+        head = (c0 * h + h + h * 68 + 68) if h else 0
         # other families' counts are their own (Table 1: tests/test_table1.py); the card must state the network's
         expected = card["params"] if s.pruned or s.family != "recombinator" else EXPECTED_PARAMS[s.width] + head
         assert count_params(m) == expected == count_params(s.build())

@@ -110,19 +110,19 @@ def test_explicit_channels_checkpoint_roundtrip(tmp_path):
     prune_(model, config)
     from dataclasses import replace
 
-    spec = replace(parent, name="laplacekl_w1_8_custom", block_channels=model.generator.block_channels,
+    spec = replace(parent, name="laplacekl_w1_8_custom", arch={"block_channels": model.generator.block_channels},
                    parent=parent.name, pruning=config.to_dict())
     cfg = spec.config()
     assert cfg["channels"] is None and cfg["block_channels"]["enc3"] == [3, 7] and cfg["parent"] == "laplacekl_w1_8"
     assert spec_from_config(json.loads(json.dumps(cfg))) == spec
     save_checkpoint(tmp_path / "p.pt", model, spec)
     loaded, lspec, _ = load_checkpoint(tmp_path / "p.pt")
-    assert lspec.pruned and lspec.channels == spec.channels and count_params(loaded) == count_params(model)
+    assert lspec.pruned and lspec.arch == spec.arch and count_params(loaded) == count_params(model)
     x = torch.rand(1, 3, 80, 80)
     with torch.no_grad():
         assert torch.equal(loaded(x)[0], model.eval()(x)[0])
     # width-ladder checkpoints are unchanged: no explicit channels
-    assert spec_from_config(parent.config()).block_channels is None
+    assert spec_from_config(parent.config()).arch == {} == parent.arch
 
 
 def test_prune_cli_then_train_init_from(tmp_path, sample_train, monkeypatch, capsys):
@@ -148,7 +148,7 @@ def test_prune_cli_then_train_init_from(tmp_path, sample_train, monkeypatch, cap
         torch.set_num_threads(threads)
         signal.signal(signal.SIGTERM, sigterm)
     tuned, tspec, tpay = load_checkpoint(tmp_path / "run" / "best.pt")
-    assert tspec.name == "laplacekl_w1_8_p74" and tspec.channels == spec.channels and tspec.beta == 10.0
+    assert tspec.name == "laplacekl_w1_8_p74" and tspec.arch == spec.arch and tspec.beta == 10.0
     assert tpay["config"]["parent"] == "laplacekl_w1_8" and count_params(tuned) == 7984
 
 

@@ -446,7 +446,8 @@ def main(argv=None):
     pcfg = {**config.to_dict(), "parent_params": before, "params": after,
             "command": "python -m edge_lmk.compress.prune " + " ".join(argv if argv is not None else
                                                                         __import__("sys").argv[1:])}
-    new_spec = replace(spec, name=name, block_channels=model.generator.block_channels, parent=parent, pruning=pcfg)
+    new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
+                       arch={**spec.arch, "block_channels": model.generator.block_channels})
     save_checkpoint(args.out, model, new_spec)
     print(f"{args.model} -> {name}: {before:,} -> {after:,} params ({100 * (1 - after / before):.1f}% removed), "
           f"criterion {config.criterion}; channels {json.dumps(block_channels_dict(model.generator.block_channels))}")

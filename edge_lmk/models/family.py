@@ -73,18 +73,29 @@ class Family:
     # (spec, deployed parameter count) -> CardText; None: the card keeps the registry's generic text
     card_text: Callable[["ModelSpec", int], CardText] | None = None
     summary: str = ""  # one noun phrase for artifacts' descriptions when there is no ``card_text``
+    # The family's architecture arguments (``ModelSpec.arch``), when it has any: ``normalize_arch(spec) -> dict``
+    # (canonical form, defaults dropped, so equal architectures compare equal), ``arch_config(spec) -> dict``
+    # (the checkpoint config's entries) and ``arch_from_config(cfg) -> dict`` (read back). None: ``arch`` is
+    # stored as the config's ``arch`` entry as it is.
+    normalize_arch: Callable[["ModelSpec"], dict] | None = None
+    arch_config: Callable[["ModelSpec"], dict] | None = None
+    arch_from_config: Callable[[dict], dict] | None = None
 
 
 FAMILIES: dict[str, Family] = {}
 
 
 def register_family(name: str, suffix: str = "", card_text: Callable[["ModelSpec", int], CardText] | None = None,
-                    summary: str = "") -> Callable[[GeneratorBuilder], GeneratorBuilder]:
+                    summary: str = "", normalize_arch: Callable[["ModelSpec"], dict] | None = None,
+                    arch_config: Callable[["ModelSpec"], dict] | None = None,
+                    arch_from_config: Callable[[dict], dict] | None = None
+                    ) -> Callable[[GeneratorBuilder], GeneratorBuilder]:
     """Decorator: ``@register_family("table1", suffix="_t1") def build(spec, dropout) -> generator``."""
     def deco(builder: GeneratorBuilder) -> GeneratorBuilder:
         if name in FAMILIES:
             raise ValueError(f"generator family {name!r} registered twice")
-        FAMILIES[name] = Family(name, builder, suffix, card_text, summary)
+        FAMILIES[name] = Family(name, builder, suffix, card_text, summary, normalize_arch, arch_config,
+                                arch_from_config)
         return builder
     return deco
 

@@ -23,8 +23,6 @@ from ..losses import get_loss
 from .family import FAMILIES, build_generator
 from .net import LandmarkNet, count_params
 from .stages import build_stages, stage_suffix
-from .recombinator.generator import (BlockChannels, block_channels_dict, branch_channels, normalize_block_channels,
-                                     width_block_channels)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CHECKPOINT_FORMAT = "edge-lmk-checkpoint/1"
@@ -53,29 +51,24 @@ class ModelSpec:
     beta: float = 1.0
     target_scale: float = 1.0
     contract: PreprocessContract = field(default=DEFAULT_CONTRACT)
-    # Explicit (mid, out) channels per generator block (generator.BLOCKS order); None = from ``width``.
-    block_channels: BlockChannels | None = None
     # Pruned variants: the registry name they were pruned from (``width`` is the parent's) and the
     # PruneConfig that produced them (a plain dict, as in the checkpoint).
     parent: str | None = None
     pruning: dict | None = field(default=None, hash=False)
-    # Hidden channels of the per-pixel MLP branch of the heatmap head; 0 = the paper's linear 1x1 head.
-    head_hidden: int = 0
     adversarial: bool = False  # trained with the discriminator on unlabelled faces (LaplaceKL+D)
-    # Generator family (``family.FAMILIES``): "recombinator" (this kit's U-Net-like variant,
-    # models/recombinator/) or "table1" (the paper's Table 1 generator, models/table1/; names end in ``_t1``).
+    # Generator family (``family.FAMILIES``): its folder under models/ builds the generator from this spec.
     family: str = "recombinator"
     # Post-head stages in order (``models/stages``): "shape" (PCA shape model), "cascade" (refinement)
     stages: tuple[str, ...] = ()
+    # The family's own architecture arguments beyond the width (timm's model kwargs), which only the family
+    # reads; empty for a family's plain ladder. The recombinator's: ``block_channels`` (explicit per-block
+    # channels of pruned models), ``head_hidden`` (the per-pixel MLP branch of the heatmap head).
+    arch: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
-        if self.block_channels is not None:
-            object.__setattr__(self, "block_channels", normalize_block_channels(self.block_channels))
-
-    @property
-    def channels(self) -> BlockChannels:
-        """The effective per-block (mid, out) channels."""
-        return self.block_channels if self.block_channels is not None else width_block_channels(self.width)
+        family = FAMILIES.get(self.family)
+        if family is not None and family.normalize_arch is not None:
+            object.__setattr__(self, "arch", family.normalize_arch(self))
 
     @property
     def pruned(self) -> bool:
@@ -102,12 +95,15 @@ class ModelSpec:
         return self.weights_path.is_file()
 
     def config(self) -> dict:
-        """What a checkpoint stores to rebuild the model. ``channels`` (per branch) is kept for width-ladder
-        models; pruned ones have ``channels: null`` and their architecture in ``block_channels``."""
+        """What a checkpoint stores to rebuild the model: the generic fields, then the family's architecture
+        entries (``Family.arch_config``; by default ``arch`` as it is)."""
         cfg = {"name": self.name, "width": str(self.width), "loss": self.loss, "beta": self.beta,
-               "target_scale": self.target_scale, "scale_kind": self.scale_kind,
-               "channels": None if self.block_channels is not None else list(branch_channels(self.width)),
-               "block_channels": block_channels_dict(self.channels), "head_hidden": self.head_hidden}
+               "target_scale": self.target_scale, "scale_kind": self.scale_kind}
+        family = FAMILIES.get(self.family)
+        if family is not None and family.arch_config is not None:
+            cfg.update(family.arch_config(self))
+        elif self.arch:
+            cfg["arch"] = dict(self.arch)
         if self.parent is not None:
             cfg["parent"] = self.parent
             cfg["pruning"] = self.pruning
@@ -115,7 +111,6 @@ class ModelSpec:
             cfg["adversarial"] = True
         if self.family != "recombinator":
             cfg["family"] = self.family
-            cfg["channels"] = cfg["block_channels"] = None
         if self.stages:
             cfg["stages"] = list(self.stages)
         return cfg
@@ -142,7 +137,7 @@ class ModelSpec:
         if not self.shipped:
             raise ModelLoadError(f"{self.name}: no shipped weights at {self.weights_path}")
         model, spec, _ = load_checkpoint(self.weights_path)
-        fields = ("name", "width", "loss", "channels", "head_hidden", "family", "stages")
+        fields = ("name", "width", "loss", "family", "arch", "stages")
         differ = [f for f in fields if getattr(spec, f) != getattr(self, f)]
         if differ:
             raise ModelLoadError(f"{self.weights_path}: checkpoint disagrees with the registry entry {self.name} on "
@@ -163,19 +158,18 @@ class ModelSpec:
 
 
 def spec_from_config(cfg: dict, contract: dict | None = None) -> ModelSpec:
-    """Checkpoint config -> spec. Old checkpoints (no ``block_channels``) and width-ladder ones rebuild from
-    ``width``; explicit ``block_channels`` that differ from the width's (pruned models) are kept."""
-    width = Fraction(cfg["width"])
-    blocks = cfg.get("block_channels")
-    blocks = normalize_block_channels(blocks) if blocks is not None else None
-    if blocks == width_block_channels(width) and cfg.get("parent") is None:
-        blocks = None
-    return ModelSpec(cfg.get("name", "custom"), width, cfg["loss"], float(cfg.get("beta", 1.0)),
+    """Checkpoint config -> spec. The family reads its own architecture entries back (``Family.arch_from_config``;
+    by default the ``arch`` entry); the spec normalizes them (``Family.normalize_arch``)."""
+    family_name = cfg.get("family", "recombinator")
+    family = FAMILIES.get(family_name)
+    arch = (family.arch_from_config(cfg) if family is not None and family.arch_from_config is not None
+            else dict(cfg.get("arch") or {}))
+    return ModelSpec(cfg.get("name", "custom"), Fraction(cfg["width"]), cfg["loss"], float(cfg.get("beta", 1.0)),
                      float(cfg.get("target_scale", 1.0)),
                      PreprocessContract.from_dict(contract) if contract else DEFAULT_CONTRACT,
-                     block_channels=blocks, parent=cfg.get("parent"), pruning=cfg.get("pruning"),
-                     head_hidden=int(cfg.get("head_hidden", 0)), adversarial=bool(cfg.get("adversarial", False)),
-                     family=cfg.get("family", "recombinator"), stages=tuple(cfg.get("stages", ())))
+                     parent=cfg.get("parent"), pruning=cfg.get("pruning"),
+                     adversarial=bool(cfg.get("adversarial", False)), family=family_name,
+                     stages=tuple(cfg.get("stages", ())), arch=arch)
 
 
 def pruned_name(parent: str, params_removed: float) -> str:

@@ -39,7 +39,7 @@ from .config import DEFAULTS, TrainConfig
 def make_spec(cfg: TrainConfig) -> ModelSpec:
     init = load_checkpoint(checkpoint_path(cfg.init_from))[1] if cfg.init_from else None
     beta = cfg.beta if cfg.beta is not None else (init.beta if init else 1.0)
-    if init is not None and init.block_channels is not None:
+    if init is not None and init.pruned:
         # Fine-tuning a pruned (explicit-channel) model: its architecture, name and parent come with it.
         return replace(init, beta=beta, target_scale=cfg.target_scale)
     w = Fraction(cfg.width)
@@ -57,8 +57,8 @@ def make_spec(cfg: TrainConfig) -> ModelSpec:
         return replace(init, name=init.name + stage_suffix(cfg.stages), stages=init.stages + tuple(cfg.stages),
                        target_scale=cfg.target_scale)
     base = REGISTRY.get(name, ModelSpec(name, w, cfg.loss))
-    return ModelSpec(base.name, w, cfg.loss, beta, cfg.target_scale, base.contract, head_hidden=cfg.head_hidden,
-                     adversarial=adversarial, family=cfg.family)
+    return ModelSpec(base.name, w, cfg.loss, beta, cfg.target_scale, base.contract, adversarial=adversarial,
+                     family=cfg.family, arch={"head_hidden": cfg.head_hidden} if cfg.head_hidden else {})
 
 
 def make_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:

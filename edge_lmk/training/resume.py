@@ -53,6 +53,17 @@ def config_conflicts(saved: dict, new: dict) -> dict[str, tuple[object, object]]
     return {k: (saved.get(k), new.get(k)) for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)}
 
 
+def canonical_config(saved: dict) -> dict:
+    """A checkpoint's config as today's code writes it (older checkpoints of other families carried the
+    recombinator's ``channels``/``block_channels``/``head_hidden`` entries, empty); as saved if it builds no spec."""
+    from ..models.registry import spec_from_config
+
+    try:
+        return spec_from_config(saved).config()
+    except Exception:  # noqa: BLE001  (a config that names no model: compared as it is, and refused)
+        return saved
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -89,7 +100,7 @@ def check_resume(out: Path, args: dict, defaults: dict, config: dict) -> None:
     except Exception as e:  # truncated or foreign file: say so instead of a traceback from torch
         raise UserError(f"{last}: not a readable training checkpoint ({type(e).__name__}: {e}); "
                         f"delete {out} to start over") from None
-    diff = config_conflicts(saved_config, config)
+    diff = config_conflicts(canonical_config(saved_config), config)
     if diff:
         parts = "; ".join(f"{k}: {v0!r} there, {v1!r} now" for k, (v0, v1) in diff.items())
         raise UserError(f"{out}: holds a model of another architecture ({parts}); {tail}")
