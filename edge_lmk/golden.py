@@ -13,7 +13,6 @@ Kotlin code must reproduce comes from the functions the Python side really uses
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 
 from .contract import PreprocessContract
 from .data import load_face, scan_folder
+from .files import sha256
 from .metrics import nme_per_face
 from .models.registry import REGISTRY
 from .paths import SAMPLE_TEST
@@ -213,7 +213,7 @@ def write_golden(out: str | Path) -> Path:
     index = {
         "format": FORMAT,
         "generator": "python -m edge_lmk.golden --out android_demo/core/src/test/resources/golden",
-        "model": {"name": MODEL, "sha256": hashlib.sha256(spec.weights_path.read_bytes()).hexdigest()},
+        "model": {"name": MODEL, "sha256": sha256(spec.weights_path)},
         "contract": spec.contract.to_dict(),
         "layouts": {"image": "HWC uint8 RGB", "crop": "HWC float32 0..255", "input": "NCHW float32",
                     "out_landmarks": "(68,2) float32 crop px", "out_scale": "(68,) float32",

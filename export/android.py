@@ -17,7 +17,6 @@ Nothing is downloaded here or by the app; the wheel comes from ``pip download`` 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import zipfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_lmk.files import sha256
 from edge_lmk.runtimes.table import ANDROID_SUFFIXES
 
 MODEL_SUFFIXES = ANDROID_SUFFIXES  # the runtime table's rows the app embeds (edge_lmk.runtimes.table)
@@ -164,7 +164,7 @@ def place_detector(dest: str | Path, detector: str | Path | None = None, wheel: 
         shutil.copy2(detector, out)
     else:
         raise PlacementError("give the detector file or the mediapipe wheel")
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    digest = sha256(out)
     if digest != DETECTOR_SHA256:
         print(f"warning: {out.name} sha256 {digest[:12]}... differs from mediapipe 0.10.14's; decoding assumes that model")
     return out
@@ -218,7 +218,7 @@ def _reference_nme(images, gts, models) -> dict:
                 lm, _ = model(torch.from_numpy(to_input(crop, c.pixel_scale)))
             preds.append(crop_to_photo(lm.numpy()[0], A))
         out[name] = {"runtime": "pytorch", "nme": float(nme_per_face(np.stack(preds), np.stack(gts)).mean()),
-                     "weights_sha256": hashlib.sha256(spec.weights_path.read_bytes()).hexdigest()}
+                     "weights_sha256": sha256(spec.weights_path)}
     return out
 
 

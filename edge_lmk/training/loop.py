@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -445,12 +446,10 @@ def frozen_bn_stats(model: torch.nn.Module):
 
 
 def write_logs(out: Path, history: list[dict]) -> None:
-    tmp = out / ".log.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, out / "log.csv")
-    tmp = out / ".log.json.tmp"
-    tmp.write_text(json.dumps(history, indent=1))
-    os.replace(tmp, out / "log.json")
+    """``log.csv`` and ``log.json``, each written atomically (a run killed mid-write keeps the previous one)."""
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=list(history[0]))
+    w.writeheader()
+    w.writerows(history)
+    atomic_write_bytes(out / "log.csv", text.getvalue().encode())
+    atomic_write_bytes(out / "log.json", json.dumps(history, indent=1).encode())
