@@ -117,3 +117,36 @@ def test_scan_finds_images_whose_names_hold_dots(tmp_path, sample_test):
     shutil.copy(rec.pts, tmp_path / "1_0_0_2017.jpg.chip.pts")
     (found,) = scan_folder(tmp_path)
     assert found.image.name == "1_0_0_2017.jpg.chip.jpg"
+
+
+def test_pack_writes_a_smaller_300w_folder_of_training_canvases(tmp_path, capsys):
+    """edge_lmk.data.pack: the copy is a 300-W layout folder of the training canvases (same faces, landmarks
+    in canvas pixels to the .pts precision), JPEG-recompressed; a rerun skips what is there; an --out inside
+    --data is refused."""
+    from edge_lmk.data import load_face
+    from edge_lmk.data.canvas import make_canvas
+    from edge_lmk.data.pack import main, pack_folder
+    from edge_lmk.paths import SAMPLE_TEST
+
+    src = SAMPLE_TEST
+    records = scan_folder(src)[:8]
+    sub = tmp_path / "src"
+    for r in records:  # a small source folder: 8 real faces with their .pts
+        for f in (r.image, r.pts):
+            (sub / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            (sub / f.relative_to(src)).write_bytes(f.read_bytes())
+    out = tmp_path / "packed"
+    res = pack_folder(sub, out, quality=75)
+    assert res["faces"] == 8 and 0 < res["mean_abs_change"] < 6  # q75 JPEG: a few grey levels on average
+    packed = scan_folder(out)
+    assert [p.image.relative_to(out).with_suffix("") for p in packed] == \
+        [r.image.relative_to(src).with_suffix("") for r in records]
+    for r, p in zip(records, packed):
+        canvas, pts = make_canvas(*load_face(r))
+        img, lm = load_face(p)
+        assert img.shape == canvas.shape and np.abs(lm - pts).max() < 2e-3  # .pts keeps 3 decimals
+        assert np.abs(img.astype(int) - canvas).mean() < 6
+    assert pack_folder(sub, out)["mean_abs_change"] is None  # nothing left to do: all skipped
+    with pytest.raises(SystemExit) as e:
+        main(["--data", str(sub), "--out", str(sub / "inside")])
+    assert e.value.code == 2 and "inside --data" in capsys.readouterr().err
