@@ -104,11 +104,13 @@ def model_card(model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
     """Short card stored in the package; the full card stays in edge_lmk/weights/NAME.md."""
     shipped = spec.card()
     params = count_params(model)
-    card = {"name": spec.name, "width": str(spec.width), "loss": spec.loss, "scale_kind": spec.scale_kind,
+    # The checkpoint's configuration (what rebuilds the network), without the pruning provenance (its config
+    # and command stay in the sidecar and the weights' card): the package card is kept short.
+    config = {k: v for k, v in spec.config().items() if k != "pruning"}
+    card = {**config,
             # beta: what the network computes, whatever spec the caller passed
             "beta": float(model.head.beta), "params": params, "precision": precision,
             "family": spec.family, "architecture": architecture(spec, params),
-            "config": spec.config(),
             "outputs": "landmarks (1,68,2) crop pixels (x, y); scale (1,68) predicted spread, lower = more confident",
             "edge_lmk_version": EDGE_LMK_VERSION}
     if shipped.get("test_common"):
@@ -134,7 +136,7 @@ def annotate(mlmodel, model: torch.nn.Module, spec: ModelSpec, precision: str) -
     mlmodel.output_description["scale"] = "(1,68) predicted spread in crop pixels; lower = more confident"
     meta = mlmodel.user_defined_metadata
     meta[META_CONTRACT] = spec.contract.to_json()
-    meta[META_CARD] = json.dumps(model_card(model, spec, precision), sort_keys=True)
+    meta[META_CARD] = json.dumps(model_card(model, spec, precision), sort_keys=True, separators=(",", ":"))
     meta["edge_lmk.model"] = spec.name
     meta["edge_lmk.width"] = str(spec.width)
     meta["edge_lmk.loss"] = spec.loss
