@@ -54,7 +54,7 @@ class RunnerPredictor(Predictor):
 def has_project_runtime(path: str | Path) -> bool:
     """Whether ``edge_lmk.runtimes`` ships a module for this suffix (they land with the export work)."""
     row = BY_SUFFIX.get(Path(path).suffix.lower())
-    return row is not None and importlib.util.find_spec(row.predictor.split(":")[0]) is not None
+    return row is not None and importlib.util.find_spec(row.predictor_module) is not None
 
 
 def predictor_for(job: Job, threads: int | None = None) -> tuple[Predictor, str]:

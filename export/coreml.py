@@ -122,12 +122,13 @@ def model_card(model: torch.nn.Module, spec: ModelSpec, precision: str) -> dict:
 
 def annotate(mlmodel, model: torch.nn.Module, spec: ModelSpec, precision: str) -> None:
     s = spec.contract.input_size
+    card = model_card(model, spec, precision)
     mlmodel.author = "edge-lmk"
     mlmodel.license = LICENSE
     mlmodel.version = f"{EDGE_LMK_VERSION}+{spec.name}.{precision}"
     mlmodel.short_description = (
         f"{spec.name} ({precision}): 68-point facial landmarks from a {s}x{s} RGB face crop. "
-        f"{architecture(spec, count_params(model))}, width {spec.width}, {spec.loss} loss. Crop and scaling follow the "
+        f"{card['architecture']}, width {spec.width}, {spec.loss} loss. Crop and scaling follow the "
         f"'{META_CONTRACT}' metadata.")
     mlmodel.input_description[INPUT_NAME] = (
         f"(1,3,{s},{s}) float32 RGB in [0,1] (uint8 * {spec.contract.pixel_scale:.8g}), NCHW, crop rule "
@@ -136,7 +137,7 @@ def annotate(mlmodel, model: torch.nn.Module, spec: ModelSpec, precision: str) -
     mlmodel.output_description["scale"] = "(1,68) predicted spread in crop pixels; lower = more confident"
     meta = mlmodel.user_defined_metadata
     meta[META_CONTRACT] = spec.contract.to_json()
-    meta[META_CARD] = json.dumps(model_card(model, spec, precision), sort_keys=True, separators=(",", ":"))
+    meta[META_CARD] = json.dumps(card, sort_keys=True, separators=(",", ":"))
     meta["edge_lmk.model"] = spec.name
     meta["edge_lmk.width"] = str(spec.width)
     meta["edge_lmk.loss"] = spec.loss
@@ -224,7 +225,7 @@ class CoreMLBackend(Backend):
         integrity.seal_package(tmp)
 
     def sidecar_extra(self, job: Job) -> dict:
-        return {"runtime": "coreml", "capture": "torch.export", "minimum_deployment_target": "iOS16",
+        return {"capture": "torch.export", "minimum_deployment_target": "iOS16",
                 "tools": {**tool_versions(("coremltools", "torch")), "edge_lmk": EDGE_LMK_VERSION}}
 
 

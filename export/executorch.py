@@ -90,7 +90,7 @@ class ExecuTorchBackend(Backend):
         return lower(program, job.embedded, job.report)
 
     def sidecar_extra(self, job: Job) -> dict:
-        return {"runtime": "executorch", "delegate": "XnnpackBackend"}
+        return {"delegate": "XnnpackBackend"}
 
 
 BACKEND = ExecuTorchBackend()

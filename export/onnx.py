@@ -61,7 +61,7 @@ class OnnxBackend(Backend):
         return finalize(proto, job.embedded).SerializeToString()
 
     def sidecar_extra(self, job: Job) -> dict:
-        return {"runtime": "onnxruntime", "opset": OPSET}
+        return {"opset": OPSET}
 
 
 BACKEND = OnnxBackend()

@@ -69,7 +69,7 @@ class Onnx2TfBackend(Backend):
         return embed_metadata(data, EMBEDDED_KEY, job.embedded)
 
     def sidecar_extra(self, job: Job) -> dict:
-        return {"runtime": "litert", "converter": "onnx2tf"}
+        return {"converter": "onnx2tf"}
 
 
 BACKEND = Onnx2TfBackend()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ import torch
 
 from edge_lmk.models import ModelSpec
 from edge_lmk.runtimes import ArtifactError
+from edge_lmk.runtimes.table import BY_FORMAT
 
 from .artifact import atomic_artifact, contract_json, resolve_out, seal, sidecar_path, write_sidecar
 from .capture import capture
@@ -106,14 +109,8 @@ class Backend:
         return smoke_run(tmp, job)
 
     def sidecar_extra(self, job: Job) -> dict:
+        """Format-specific sidecar entries (the runtime's name comes from the runtime table)."""
         return {}
-
-    # -- helpers --------------------------------------------------------------------------
-    def config_for(self, precision: str, model: torch.nn.Module):
-        from edge_lmk.compress import config_for, for_model
-
-        config = config_for(self.format, precision)
-        return for_model(config, model) if config is not None else None
 
 
 def smoke_run(path: Path, job: Job) -> dict:
@@ -122,13 +119,10 @@ def smoke_run(path: Path, job: Job) -> dict:
     in ``SMOKE_MAX_PX``, the largest landmark difference. -> what the sidecar records."""
     import warnings
 
-    from edge_lmk.data import scan_folder
-    from edge_lmk.evaluation import prepare_crops
-    from edge_lmk.paths import SAMPLE_CALIB
     from edge_lmk.runtimes import load_predictor
 
     spec = job.spec
-    crops = prepare_crops(scan_folder(SAMPLE_CALIB)[:1], spec.contract, desc=None)
+    crops = _smoke_crops(spec.contract.to_json())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the temporary has no sidecar yet: the contract warning is expected
         predictor = load_predictor(str(path))
@@ -148,6 +142,19 @@ def smoke_run(path: Path, job: Job) -> dict:
                             f"(> {bound} px for {job.precision})")
     return {"runtime": predictor.runtime, "face": crops.records[0].pts.name, "max_abs_px": max_px,
             "max_abs_scale": float(np.abs(sc - ref_sc).max())}
+
+
+@functools.lru_cache(maxsize=4)
+def _smoke_crops(contract_json: str):
+    """The smoke run's face (the bundled calibration sample's first), cut once per contract for every export
+    of a process rather than once per artifact."""
+    from edge_lmk.contract import PreprocessContract
+    from edge_lmk.data import scan_folder
+    from edge_lmk.evaluation import prepare_crops
+    from edge_lmk.paths import SAMPLE_CALIB
+
+    contract = PreprocessContract.from_dict(json.loads(contract_json))
+    return prepare_crops(scan_folder(SAMPLE_CALIB)[:1], contract, desc=None)
 
 
 def run(backend: Backend, model: torch.nn.Module, spec: ModelSpec, out: Path, precision: str = "fp32",
@@ -180,11 +187,12 @@ def run(backend: Backend, model: torch.nn.Module, spec: ModelSpec, out: Path, pr
 
 def _run_stages(backend: Backend, job: Job, config) -> None:
     """The stages in order; ``job.stage`` names the one running, for the error message."""
-    from edge_lmk.compress import for_model
+    from edge_lmk.compress import config_for, for_model
 
     job.stage = "rewrite"
     model = backend.rewrite(job.model, job)
-    job.config = for_model(config, model) if config is not None else backend.config_for(job.precision, model)
+    config = config if config is not None else config_for(backend.format, job.precision)
+    job.config = for_model(config, model) if config is not None else None
     job.stage = "capture"
     program = backend.capture(model, job)
     if job.config is not None and backend.quantizes == "program":
@@ -206,7 +214,7 @@ def _run_stages(backend: Backend, job: Job, config) -> None:
         sidecar_path(job.path).unlink(missing_ok=True)
         job.stage = "install"
     job.stage = "sidecar"
-    extra = backend.sidecar_extra(job)
+    extra = {"runtime": BY_FORMAT[backend.format].name, **backend.sidecar_extra(job)}
     if job.config is not None:
         extra["compression"] = describe(job.config)
     write_sidecar(job.path, job.spec, backend.format, job.precision, {**job.report, **extra})

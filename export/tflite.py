@@ -101,7 +101,7 @@ class LiteRTBackend(Backend):
         return data
 
     def sidecar_extra(self, job: Job) -> dict:
-        return {"runtime": "litert", "converter": "litert-torch",
+        return {"converter": "litert-torch",
                 "weights": {"fp16": "float16", "int8": "int8"}.get(job.precision, "float32")}
 
 

@@ -27,9 +27,12 @@ class Runtime:
     platform: str | None = None
     android: bool = False
 
+    @property
+    def predictor_module(self) -> str:
+        return self.predictor.split(":")[0]
+
     def predictor_class(self):
-        module, cls = self.predictor.split(":")
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(self.predictor_module), self.predictor.split(":")[1])
 
     @property
     def runnable_here(self) -> bool:
