@@ -74,3 +74,21 @@ def test_shipped_fast_model_exports_to_every_target_with_parity(tmp_path, check_
                                                               ("onnx", "fp32"), ("executorch", "int8"),
                                                               ("tflite", "int8")}
     check_parity_rows(rows)
+
+
+def test_mixed_family_is_the_fast_layout_with_separable_coarse_blocks():
+    """``fast_mix`` (issue 19's byte lever): the fast 1/8 layout with the three blocks on 5x5 inputs
+    depthwise-separable holds 46,708 parameters instead of 78,068; it decodes like the fast family."""
+    from edge_lmk.models import count_params
+    from edge_lmk.models.fast_dw.generator import SeparableBlock
+
+    fam = FAMILIES["fast_mix"]
+    assert fam.suffix == "_fmx"
+    model = REGISTRY["laplacekl_w1_8_fmx"].build().eval()
+    gen = model.generator
+    assert count_params(model) == 46_708 and count_params(REGISTRY[MODEL].build()) == 78_068
+    assert all(isinstance(getattr(gen, b), SeparableBlock) for b in ("enc4", "mid", "dec3"))
+    assert not any(isinstance(getattr(gen, b), SeparableBlock) for b in ("enc1", "enc2", "enc3", "dec2", "dec1"))
+    landmarks, scale = model(torch.rand(1, 3, 80, 80))
+    assert landmarks.shape == (1, 68, 2) and model.head.stride == 2
+    assert export_hints(model).nearest_upsample == ("up", (32,))

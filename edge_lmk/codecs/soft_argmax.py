@@ -14,7 +14,7 @@ Three forms of the same decode, one place:
 - ``SoftArgmaxCodec`` (an ``nn.Module``: the ``head`` of every ``LandmarkNet``): ``forward`` is the
   training decode (mean, spread, probabilities), ``deploy`` the deployed outputs;
 - ``DeployedHead``: ``deploy`` as a module, what the head-only benchmark floor exports;
-- ``DelegableSoftArgmax``: ``deploy`` with every sum as a linear layer, for XNNPACK (ExecuTorch).
+- ``DelegableSoftArgmax``: ``deploy`` with pooled marginals and linear moments, for XNNPACK (ExecuTorch).
 """
 from __future__ import annotations
 
@@ -109,39 +109,47 @@ class DeployedHead(nn.Module):
 
 
 class DelegableSoftArgmax(nn.Module):
-    """``codec.deploy`` with linear layers for every sum, so XNNPACK runs it (it has no ``sum``).
+    """``codec.deploy`` in ops XNNPACK runs inside one delegate (it has no ``sum``).
 
     (B,K,H,W) logits -> landmarks (B,K,2) and scale (B,K). Requires H == W == ``size`` (square
     heatmaps, ``size`` = crop side / ``codec.stride``) so the x and y marginals share one set of
-    constants: three small weight rows instead of 68x80 tables. Exact up to summation order
-    (tests: landmarks within 1e-3 px).
+    constants: small weight rows instead of 68x80 tables. Exact up to summation order (tests:
+    landmarks within 1e-3 px).
+
+    The marginals are column and row averages (``avg_pool2d`` with an (S,1) and a (1,S) window),
+    and the factor S that turns averages into sums is folded into the constant rows. Measured on
+    the 68x40x40 head of the fast family in ExecuTorch (one thread): 0.21 ms against 0.27 ms for
+    the earlier form, which transposed the probabilities and summed them with 1-output linear
+    layers (XNNPACK's fully-connected kernels waste most of their tile on one output channel).
     """
 
     def __init__(self, codec: SoftArgmaxCodec, size: int):
         super().__init__()
         self.beta = codec.beta
         self.kind = codec.kind
+        self.size = size
         centres = pixel_centres(size, stride=codec.stride)
-        self.register_buffer("ones_row", torch.ones(1, size))      # sum over one axis
-        self.register_buffer("centres_row", centres.view(1, size))  # E[x]
-        self.register_buffer("ones_col", torch.ones(size, 1))      # mean -> (.., size) row
+        # averages -> sums (x size); the scale is the mean of the two spreads (x 0.5)
+        self.register_buffer("mean_row", centres.view(1, size) * size)       # E[x] from an average row
+        self.register_buffer("spread_row", torch.full((1, size), 0.5 * size))  # E|x - mean| / 2
+        self.register_buffer("ones_col", torch.ones(size, 1))                # mean -> (.., size) row
         self.register_buffer("centres", centres.view(1, 1, size))
 
     def forward(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, k, h, w = logits.shape
-        logits = logits.reshape(b, k, h * w)
+        flat = logits.reshape(b, k, h * w)
         if self.beta != 1.0:
-            logits = logits * self.beta
-        probs = torch.softmax(logits, dim=-1).reshape(b, k, h, w)
-        px = F.linear(probs.permute(0, 1, 3, 2), self.ones_row).reshape(b, k, w)  # sum over rows
-        py = F.linear(probs, self.ones_row).reshape(b, k, h)                      # sum over columns
-        marg = torch.cat([px, py], 1)                                             # (B,2K,S)
-        mean = F.linear(marg, self.centres_row)                                   # (B,2K,1)
+            flat = flat * self.beta
+        probs = torch.softmax(flat, dim=-1).reshape(b, k, h, w)
+        px = F.avg_pool2d(probs, (h, 1)).reshape(b, k, w)  # column averages: x marginal / S
+        py = F.avg_pool2d(probs, (1, w)).reshape(b, k, h)  # row averages: y marginal / S
+        marg = torch.cat([px, py], 1)                      # (B,2K,S)
+        mean = F.linear(marg, self.mean_row)               # (B,2K,1)
         # Broadcasting both operands ((1,1,S) - (B,2K,1)) crashes the XNNPACK runtime, so the
         # mean is first spread along the row by a 1-input linear layer.
-        d = self.centres - F.linear(mean, self.ones_col)                          # (B,2K,S)
+        d = self.centres - F.linear(mean, self.ones_col)   # (B,2K,S)
         d = d.abs() if self.kind == "laplace" else d * d
-        spread = F.linear(marg * d, self.ones_row)                                # (B,2K,1)
-        landmarks = mean.view(b, 2, k).permute(0, 2, 1)                          # (B,K,2)
-        scale = (spread[:, :k] + spread[:, k:]).view(b, k) * 0.5
+        spread = F.linear(marg * d, self.spread_row)       # (B,2K,1), halved
+        landmarks = mean.view(b, 2, k).permute(0, 2, 1)    # (B,K,2)
+        scale = (spread[:, :k] + spread[:, k:]).view(b, k)
         return landmarks, scale

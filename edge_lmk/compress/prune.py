@@ -1,4 +1,5 @@
-"""Structured (channel) pruning of the recombinator generator: ``prune_(model, PruneConfig(...))``.
+"""Structured (channel) pruning of the recombinator generator: ``prune_(model, PruneConfig(...))`` (the
+fast family's: ``prune_fast.py``, through the same CLI).
 
 Whole output channels of the 3x3 convs are removed, with their BatchNorm entries and the
 matching input channels of every conv that reads them, so the result is a smaller *dense*
@@ -427,6 +428,8 @@ def main(argv=None):
         parent = spec.parent  # pruning a pruned model: keep the root parent
     else:
         parent = spec.name
+    if spec.family == "fast":
+        return _main_fast(args, argv, model, spec, parent)
     config = PruneConfig(amount=args.amount, target_params=args.target_params,
                          channels=json.loads(args.channels) if args.channels else None, criterion=args.criterion,
                          min_channels=args.min_channels, compensate=not args.no_compensate)
@@ -462,6 +465,41 @@ def main(argv=None):
             print(f"  NME {label} pruning on {args.eval}: {nme:.3f}")
     print(f"wrote {args.out}; fine-tune with:\n  python -m edge_lmk.train --init-from {args.out} "
           f"--epochs 12 --lr 5e-4 --warmup-epochs 0.3 --ema 0.99 --out runs/{name}")
+    return model, new_spec
+
+
+def _main_fast(args, argv, model, spec, parent):
+    """The CLI for the fast family (``compress/prune_fast.py``): ``--channels '{"enc3": 22, ...}'`` (blocks not
+    named keep theirs) or ``--target-params`` (uniform keep ratio over every block); criterion ``l1``."""
+    from dataclasses import replace
+
+    from ..models.registry import pruned_name, save_checkpoint
+    from .prune_fast import BLOCKS, plan_channels, prune_fast_
+
+    if args.amount is not None:
+        raise SystemExit("python -m edge_lmk.compress.prune: the fast family takes --channels or --target-params")
+    if args.criterion != "l1":
+        print(f"note: the fast family prunes with the l1 criterion (--criterion {args.criterion} is for the "
+              "recombinator)")
+    try:
+        channels = (json.loads(args.channels) if args.channels else
+                    plan_channels(model.generator, args.target_params, BLOCKS, args.min_channels))
+        before = count_params(model)
+        prune_fast_(model, channels, compensate=not args.no_compensate)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"python -m edge_lmk.compress.prune: {args.model}: {e}")
+    after = count_params(model)
+    name = args.name or pruned_name(parent, 1 - after / before)
+    pcfg = {"channels": channels, "criterion": "l1", "compensate": not args.no_compensate,
+            "parent_params": before, "params": after,
+            "command": "python -m edge_lmk.compress.prune " + " ".join(argv if argv is not None else
+                                                                        __import__("sys").argv[1:])}
+    new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
+                       arch={**spec.arch, "block_channels": model.generator.block_channels})
+    save_checkpoint(args.out, model, new_spec)
+    print(f"{args.model} -> {name}: {before:,} -> {after:,} params ({100 * (1 - after / before):.1f}% removed), "
+          f"criterion l1; channels {json.dumps(model.generator.block_channels)}")
+    print(f"wrote {args.out}; fine-tune with python -m edge_lmk.train --init-from {args.out} ...")
     return model, new_spec
 
 

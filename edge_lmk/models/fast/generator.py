@@ -34,6 +34,18 @@ def fast_channels(width: Fraction | float) -> int:
     return max(MIN_CHANNELS, round(FULL_CHANNELS * float(width)))
 
 
+# The blocks in forward order and what each reads: the encoder's previous block, or for a decoder
+# block the (upsampled) block before it concatenated with the encoder block at its resolution.
+BLOCKS = ("enc1", "enc2", "enc3", "enc4", "mid", "dec3", "dec2", "dec1")
+INPUTS = {"enc1": (), "enc2": ("enc1",), "enc3": ("enc2",), "enc4": ("enc3",), "mid": ("enc4",),
+          "dec3": ("mid", "enc3"), "dec2": ("dec3", "enc2"), "dec1": ("dec2", "enc1")}
+
+
+def default_block_channels(c: int) -> dict[str, int]:
+    """Output channels of each block of the plain layout at C = ``c``: C, 2C, 2C, 2C, 2C, 2C, 2C, C."""
+    return {b: (c if b in ("enc1", "dec1") else 2 * c) for b in BLOCKS}
+
+
 class ConvBNAct(nn.Sequential):
     """k x k conv (stride s) -> BN -> LeakyReLU(0.2) [-> Dropout2d]; BN folds into the conv at export."""
 
@@ -51,24 +63,34 @@ class FastGenerator(nn.Module):
     heatmap_stride = HEATMAP_STRIDE
 
     def __init__(self, width: Fraction | float = Fraction(1, 8), num_landmarks: int = 68, dropout: float = 0.2,
-                 channels: int | None = None, block: type[nn.Module] | None = None):
+                 channels: int | None = None, block: type[nn.Module] | None = None,
+                 block_channels: dict[str, int] | None = None):
         """``channels`` (C, default ``fast_channels(width)``) and ``block`` (``(cin, cout, stride=, dropout=)``
         -> module, default ``ConvBNAct``) let another family reuse this layout with other convolutions
-        (``models/fast_dw``: depthwise-separable); the first conv, on 3 input channels, stays dense."""
+        (``models/fast_dw``: depthwise-separable); the first conv, on 3 input channels, stays dense.
+        ``block_channels`` (``{"enc1": n, ...}``, every block of ``BLOCKS``) overrides each block's output
+        channels: what a channel-pruned model (``edge_lmk.compress.prune_fast``) is built with."""
         super().__init__()
         c = channels if channels is not None else fast_channels(width)
         block = block or ConvBNAct
         self.channels = c
-        self.enc1 = ConvBNAct(3, c, stride=2)                       # 40 px
-        self.enc2 = block(c, 2 * c, stride=2)                       # 20 px
-        self.enc3 = block(2 * c, 2 * c, stride=2)                   # 10 px
-        self.enc4 = block(2 * c, 2 * c, stride=2, dropout=dropout)  # 5 px
-        self.mid = block(2 * c, 2 * c, dropout=dropout)             # 5 px: face-wide context
+        out = default_block_channels(c)
+        if block_channels is not None:
+            if set(block_channels) != set(BLOCKS):
+                raise ValueError(f"block_channels must give every block of {BLOCKS}, got {sorted(block_channels)}")
+            out = {b: int(block_channels[b]) for b in BLOCKS}
+        self.block_channels = out
+        cin = {b: sum(out[i] for i in INPUTS[b]) or 3 for b in BLOCKS}
+        self.enc1 = ConvBNAct(3, out["enc1"], stride=2)                                  # 40 px
+        self.enc2 = block(cin["enc2"], out["enc2"], stride=2)                            # 20 px
+        self.enc3 = block(cin["enc3"], out["enc3"], stride=2)                            # 10 px
+        self.enc4 = block(cin["enc4"], out["enc4"], stride=2, dropout=dropout)           # 5 px
+        self.mid = block(cin["mid"], out["mid"], dropout=dropout)                        # 5 px: face-wide context
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.dec3 = block(4 * c, 2 * c, dropout=dropout)            # 10 px: [up(mid), enc3]
-        self.dec2 = block(4 * c, 2 * c)                             # 20 px: [up(dec3), enc2]
-        self.dec1 = block(3 * c, c)                                 # 40 px: [up(dec2), enc1]
-        self.to_heatmaps = nn.Conv2d(c, num_landmarks, 1)
+        self.dec3 = block(cin["dec3"], out["dec3"], dropout=dropout)                     # 10 px: [up(mid), enc3]
+        self.dec2 = block(cin["dec2"], out["dec2"])                                      # 20 px: [up(dec3), enc2]
+        self.dec1 = block(cin["dec1"], out["dec1"])                                      # 40 px: [up(dec2), enc1]
+        self.to_heatmaps = nn.Conv2d(out["dec1"], num_landmarks, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.enc1(x)
@@ -81,5 +103,7 @@ class FastGenerator(nn.Module):
         return self.to_heatmaps(d1)
 
     def export_hints(self) -> ExportHints:
-        # the shared upsample sees the 2C outputs of mid, dec3 and dec2
-        return ExportHints(logit_layers=("to_heatmaps",), nearest_upsample=("up", (2 * self.channels,)))
+        # the shared upsample sees the outputs of mid, dec3 and dec2 (2C each unless pruned)
+        bc = self.block_channels
+        return ExportHints(logit_layers=("to_heatmaps",),
+                           nearest_upsample=("up", tuple(sorted({bc["mid"], bc["dec3"], bc["dec2"]}))))
