@@ -61,12 +61,16 @@ def probe(models: list[str], out: Path, rounds: int = 30, calls: int = 20, threa
 
 
 def table(rows: list[dict]) -> str:
+    """Markdown rows; ``x first row`` is against the first model in the same format, ``.pte / .tflite``
+    against the same model's int8 ``.tflite`` (the speed issue's 1.2x bound for the recombinator ladder)."""
     ref = {r["format"]: r for r in rows if r["model"] == rows[0]["model"]}
-    lines = ["| model | weights | params | format | int8 bytes | ms (1 thread) | x first row |",
-             "|---|---|---:|---|---:|---:|---:|"]
+    tfl = {r["model"]: r for r in rows if r["format"] == "tflite"}
+    lines = ["| model | weights | params | format | int8 bytes | ms (1 thread) | x first row | .pte / .tflite |",
+             "|---|---|---:|---|---:|---:|---:|---:|"]
     for r in rows:
+        vs = f"{r['ms'] / tfl[r['model']]['ms']:.2f}x" if r["format"] == "pte" and r["model"] in tfl else ""
         lines.append(f"| `{r['model']}` | {'trained' if r['trained'] else 'initial'} | {r['params']:,} | {r['format']} "
-                     f"| {r['bytes']:,} | {r['ms']:.3f} | {r['ms'] / ref[r['format']]['ms']:.2f}x |")
+                     f"| {r['bytes']:,} | {r['ms']:.3f} | {r['ms'] / ref[r['format']]['ms']:.2f}x | {vs} |")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ XNNPACK in ExecuTorch has no kernel for ``upsample_nearest2d``, ``sum`` or ``ara
 eager graph is cut into 7 delegate segments with portable ops between them. Every cut costs a
 delegate header, boundary tensor descriptions and, in int8, a dequantize/quantize pair; for the
 1/16 model that overhead is most of the file. These modules compute the same numbers with ops
-XNNPACK does run (transposed conv, permute, linear, sub, abs, mul), so the program becomes a single
+XNNPACK does run (transposed conv, average pooling, linear, sub, abs, mul), so the program becomes a single
 delegate call. They are swapped into a deep copy at export time only; training and the other
 exporters keep the plain modules.
 
@@ -21,13 +21,6 @@ import torch.nn.functional as F
 from edge_lmk.codecs import DelegableSoftArgmax
 from edge_lmk.models import export_hints
 from edge_lmk.models.net import run_stages
-
-
-# The C x C x 2 x 2 kernel is 3.4% of the parameters at every width and costs 4 C^2 MACs per
-# input pixel; worth it where the partition overhead dominates the file (1/16: 7 partitions,
-# ~25 KB of graphs around 8 KB of weights), not for the wide models, which keep the portable
-# upsample kernel between delegate partitions.
-MAX_UP_CHANNELS = 16
 
 
 class NearestUp2x(nn.Module):
@@ -63,10 +56,13 @@ class DelegableNet(nn.Module):
         self.generator = copy.deepcopy(model.generator)
         hints = export_hints(self.generator)
         # A family with a shared nearest upsample says so (the Table 1 family's bilinear one runs in XNNPACK).
+        # At every width: the C x C x 2 x 2 kernels cost bytes (+2.3% at 1/2, +3.2% at width 1; 1/4 even
+        # shrinks, one partition instead of four) but the int8 .pte without the partition cuts and their
+        # dequantize/quantize pairs ran 1/4 in 0.76x, 1/2 in 0.79x and width 1 in 0.89x of the time
+        # (docs/benchmarks/layout_probe, "Recombinator ladder").
         if hints.nearest_upsample is not None:
             attr, up_channels = hints.nearest_upsample
-            if max(up_channels) <= MAX_UP_CHANNELS:
-                setattr(self.generator, attr, NearestUp2x(up_channels))
+            setattr(self.generator, attr, NearestUp2x(up_channels))
         self.head = DelegableSoftArgmax(model.head, size // model.head.stride)
         # post-head stages (shape model, cascade) run after the head exactly as in ``LandmarkNet.forward``
         self.stages = copy.deepcopy(model.stages)

@@ -2,7 +2,7 @@
 
 The stages of ``export.pipeline``: capture (``torch.export``) -> lower: ``litert_torch.convert`` of the
 captured graph -> quantize (int8 rows, on the float flatbuffer) -> embed: contract JSON added to the
-flatbuffer's ``metadata`` table -> atomic save after a smoke run in ``ai_edge_litert`` -> sidecar.
+flatbuffer's ``metadata`` table, intermediate tensor names dropped -> atomic save after a smoke run in ``ai_edge_litert`` -> sidecar.
 
 The input stays NCHW (1,3,S,S) as the contract says: litert-torch inserts the layout
 transposes itself, so callers feed exactly what the other runtimes get.
@@ -68,12 +68,37 @@ def convert(program: torch.export.ExportedProgram, spec: ModelSpec, precision: s
     return edge.model_content()
 
 
-def embed_metadata(data: bytes, name: str, payload: str) -> bytes:
-    """Add (or replace) a named entry in the flatbuffer ``metadata`` table; graph and weights are untouched."""
+def strip_tensor_names(model) -> int:
+    """Blank the names of every tensor that is not a graph or signature input/output (in place; a
+    ``ModelT``); returns the bytes of names removed.
+
+    The converter names intermediate tensors after the traced Python path
+    (``export.tflite._NamedOutputs;;...``): 3.9 KB of every file, a tenth of the fast 1/16 int8 model,
+    read by no runtime. The interpreter addresses tensors by index and the signature keeps its own
+    names (``image``, ``landmarks``, ``scale``); the I/O tensors keep theirs for tools that list them.
+    """
+    removed = 0
+    for sg_index, sg in enumerate(model.subgraphs):
+        keep = set(sg.inputs or []) | set(sg.outputs or [])
+        for sig in model.signatureDefs or []:
+            if sig.subgraphIndex == sg_index:
+                keep |= {t.tensorIndex for t in (sig.inputs or []) + (sig.outputs or [])}
+        for i, t in enumerate(sg.tensors):
+            if i not in keep and t.name:
+                removed += len(t.name)
+                t.name = ""
+    return removed
+
+
+def embed_metadata(data: bytes, name: str, payload: str, strip_names: bool = False) -> bytes:
+    """Add (or replace) a named entry in the flatbuffer ``metadata`` table; graph and weights are untouched
+    (``strip_names``: also ``strip_tensor_names``)."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    if strip_names:
+        strip_tensor_names(model)
     buf = schema.BufferT()
     buf.data = np.frombuffer(payload.encode(), dtype=np.uint8)
     model.buffers.append(buf)
@@ -96,7 +121,8 @@ class LiteRTBackend(Backend):
     def embed(self, data: bytes, job: Job) -> bytes:
         from edge_lmk.compress.op_precision import tflite_precision
 
-        data = embed_metadata(data, EMBEDDED_KEY, job.embedded)  # bytes (the fp16 converter hands out a buffer)
+        # bytes (the fp16 converter hands out a buffer); the debug names of intermediate tensors go
+        data = embed_metadata(data, EMBEDDED_KEY, job.embedded, strip_names=True)
         job.report["op_precision"] = tflite_precision(data)
         return data
 

@@ -68,8 +68,8 @@ def test_layout_probe_table_ratios_and_unknown_model(capsys):
             {"model": "b", "format": "tflite", "trained": False, "params": 5, "bytes": 80, "ms": 0.6},
             {"model": "b", "format": "pte", "trained": False, "params": 5, "bytes": 70, "ms": 1.5}]
     text = layout_probe.table(rows)
-    assert "| `b` | initial | 5 | tflite | 80 | 0.600 | 1.20x |" in text
-    assert "| `b` | initial | 5 | pte | 70 | 1.500 | 1.50x |" in text
+    assert "| `b` | initial | 5 | tflite | 80 | 0.600 | 1.20x |  |" in text
+    assert "| `b` | initial | 5 | pte | 70 | 1.500 | 1.50x | 2.50x |" in text  # .pte against b's own .tflite
     with pytest.raises(SystemExit) as e:
         layout_probe.main(["--models", "laplacekl_w1_8_fast", "no_such_model"])
     assert e.value.code == 2 and "no_such_model" in capsys.readouterr().err
