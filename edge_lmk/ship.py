@@ -204,6 +204,31 @@ def _deployed_params(model) -> int:
     return count_params(m)
 
 
+def run_stage_card(checkpoint: Path, depth: int = 0) -> dict | None:
+    """The ``training`` part of a card for an unshipped run's checkpoint (``RUN/best.pt``) that a run was
+    initialised from (a warm restart, a fine-tune after pruning), with that run's own earlier stages, so the
+    shipped card lists every stage. No test number: a run is chosen on validation data only."""
+    import torch
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    args = ck.get("train_args") if isinstance(ck, dict) else None
+    if not args or depth > 8:
+        return None
+    log = checkpoint.parent / "log.json"
+    cfg = ck.get("config", {})
+    training = {"command": train_command(args, cfg, cfg.get("parent") is not None),
+                "epochs_trained": len(json.loads(log.read_text())) if log.is_file() else None,
+                "best_epoch": ck.get("epoch"), "val_nme": ck.get("val_nme")}
+    earlier = args.get("init_from")
+    before = None
+    if earlier and Path(earlier).is_file() and Path(earlier).resolve().parent != WEIGHTS_DIR.resolve():
+        before = run_stage_card(Path(earlier), depth + 1)
+    card = {"training": training}
+    if before:
+        card["history"] = _history(before, earlier)
+    return card
+
+
 def _history(previous: dict | None, init_from: str | None) -> list[dict]:
     """Earlier training stages: those of the card this run started from, then that card's own last stage."""
     if not init_from or not previous or "training" not in previous:
@@ -313,6 +338,8 @@ def main(argv=None):
     if init_from and Path(checkpoint_path(init_from)).resolve().parent == WEIGHTS_DIR.resolve():
         src_card = Path(checkpoint_path(init_from)).resolve().with_suffix(".json")
         previous = json.loads(src_card.read_text()) if src_card.is_file() else None
+    elif init_from and Path(init_from).is_file():
+        previous = run_stage_card(Path(init_from))
     save_checkpoint(dest, model, replace(spec, name=name, contract=PreprocessContract.from_dict(ckpt["contract"])))
     test = None
     if not args.no_eval:
