@@ -35,6 +35,8 @@ register_ladder("fast")
 PRUNED: dict[str, tuple[str, dict[str, int]]] = {
     "laplacekl_w1_8_fast_p32": ("laplacekl_w1_8_fast", {"enc1": 16, "enc2": 32, "enc3": 22, "enc4": 22, "mid": 22,
                                                         "dec3": 22, "dec2": 32, "dec1": 16}),
+    "laplacekl_w1_8_fast_p27": ("laplacekl_w1_8_fast", {"enc1": 16, "enc2": 32, "enc3": 24, "enc4": 24, "mid": 24,
+                                                        "dec3": 24, "dec2": 32, "dec1": 16}),
 }
 for _name, (_parent, _channels) in PRUNED.items():
     _p = REGISTRY[_parent]
