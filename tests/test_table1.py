@@ -141,3 +141,33 @@ def test_shipped_table1_int8_pte_loads_and_keeps_its_accuracy(tmp_path, sample_t
     crops = prepare_crops(scan_folder(sample_test), spec.contract)
     parity = check_artifact(path, crops, reference(model, spec, crops))
     assert parity["delta_nme"] / parity["nme_torch"] < 0.05, parity
+
+
+def test_ship_card_lists_the_unshipped_run_a_warm_restart_started_from(tmp_path):
+    """A run initialised from another run's checkpoint (a warm restart, a fine-tune after pruning) ships
+    with that run's command, epochs and validation NME as the first stage of its training history."""
+    import json
+
+    import torch
+
+    from edge_lmk.models.registry import REGISTRY, save_checkpoint
+    from edge_lmk.ship import build_card, card_markdown, run_stage_card
+
+    spec = REGISTRY["laplacekl_w1_16_t1"]
+    torch.manual_seed(0)
+    model = spec.build()
+    base = {"family": "table1", "width": "1/16", "loss": "laplacekl", "data": ["/x/300w/train"],
+            "val_data": ["/x/extra_udacity/val"], "seed": 0}
+    first, second = tmp_path / "first", tmp_path / "second"
+    save_checkpoint(first / "best.pt", model, spec,
+                    {"train_args": {**base, "steps": 30000, "lr": 0.001, "out": "runs/a"}, "epoch": 200, "val_nme": 5.5})
+    (first / "log.json").write_text(json.dumps([{"epoch": i} for i in range(216)]))
+    args = {**base, "steps": 20000, "lr": 0.0005, "init_from": str(first / "best.pt"), "out": "runs/b"}
+    save_checkpoint(second / "best.pt", model, spec, {"train_args": args, "epoch": 104, "val_nme": 5.4})
+    ckpt = torch.load(second / "best.pt", weights_only=False)
+    card = build_card("laplacekl_w1_16_t1", ckpt, None, second / "best.pt", second, run_stage_card(first / "best.pt"))
+    (stage,) = card["history"]
+    assert stage["epochs_trained"] == 216 and stage["best_epoch"] == 200 and stage["val_nme"] == 5.5
+    assert "--steps 30000" in stage["command"] and "--out runs/a" in stage["command"]
+    assert stage["test_common_nme"] is None  # runs are chosen on validation data; no test number is made up
+    assert "--init-from" in card["training"]["command"] and "## Training history" in card_markdown(card)
