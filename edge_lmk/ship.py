@@ -169,8 +169,9 @@ def build_card(name: str, ckpt: dict, test: dict | None, weights: Path, run: Pat
             "parent_test_common_nme": pc.get("test_common", {}).get("nme"),
             "prune_command": pr.pop("command", None), "config": {k: v for k, v in pr.items() if k != "params"},
             "finetune_command": cmd, "finetune_epochs": len(history)}
+        surgery = "prune_fast.py" if spec.family == "fast" else "prune.py"
         card["param_note"] = (f"Structurally pruned from {cfg['parent']} (whole channels removed, dense and smaller), "
-                              "then fine-tuned; see edge_lmk/compress/prune.py.")
+                              f"then fine-tuned; see edge_lmk/compress/{surgery}.")
     if head_hidden(spec):
         card["head_hidden"] = head_hidden(spec)
         card["param_note"] = (
@@ -246,7 +247,8 @@ def card_markdown(card: dict) -> str:
     intro = (f"{gen} at width {card['width']}, trained with the "
              f"`{card['loss']}` loss" + (" and the adversarial term on unlabelled faces (+D)."
                                          if card.get("adversarial") else ".") if not pr else
-             f"`{pr['parent']}` (LaplaceKL-paper recombinator generator, width {card['width']}, `{card['loss']}` "
+             f"`{pr['parent']}` ({'the' + gen[3:] if gen.startswith('The ') else gen}, width {card['width']}, "
+             f"`{card['loss']}` "
              f"loss) with whole channels pruned away by the `{pr['config'].get('criterion')}` criterion, then "
              f"fine-tuned: a smaller dense model, not masked zeros.")
     if card.get("stages"):

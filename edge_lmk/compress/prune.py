@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -447,7 +448,7 @@ def main(argv=None):
     after = count_params(model)
     name = args.name or pruned_name(parent, 1 - after / before)
     pcfg = {**config.to_dict(), "parent_params": before, "params": after,
-            "command": "python -m edge_lmk.compress.prune " + " ".join(argv if argv is not None else
+            "command": "python -m edge_lmk.compress.prune " + shlex.join(argv if argv is not None else
                                                                         __import__("sys").argv[1:])}
     new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
                        arch={**spec.arch, "block_channels": model.generator.block_channels})
@@ -492,7 +493,7 @@ def _main_fast(args, argv, model, spec, parent):
     name = args.name or pruned_name(parent, 1 - after / before)
     pcfg = {"channels": channels, "criterion": "l1", "compensate": not args.no_compensate,
             "parent_params": before, "params": after,
-            "command": "python -m edge_lmk.compress.prune " + " ".join(argv if argv is not None else
+            "command": "python -m edge_lmk.compress.prune " + shlex.join(argv if argv is not None else
                                                                         __import__("sys").argv[1:])}
     new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
                        arch={**spec.arch, "block_channels": model.generator.block_channels})

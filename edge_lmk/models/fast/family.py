@@ -13,7 +13,7 @@ def card_text(spec: ModelSpec, deployed_params: int) -> CardText:
                  ", ".join(f"{b} {n}" for b, n in pruned.items())) if pruned else
                 ("channels (C = 128 x width; encoder C, 2C, 2C, 2C down to 5x5)", str(c)))
     return CardText(
-        "The latency-first fast generator (40x40 heatmaps)" + (", channel-pruned" if pruned else ""),
+        "The latency-first fast generator (40x40 heatmaps)",
         channels,
         f"A layout of this kit, not the paper's (`edge_lmk/models/fast/generator.py`): {deployed_params:,} deployed "
         "parameters. It never works at 80x80: stride-2 convs take the crop to 5x5, the decoder comes back to 40x40 "
