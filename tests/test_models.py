@@ -56,13 +56,15 @@ def test_shipped_models_load_and_have_cards():
         card = s.card()
         # width-ladder models have the width's count; pruned ones the registry's explicit channels (fewer)
         # head variants add the per-pixel MLP branch: (c0*h + h) + (h*68 + 68)
-        c0, h = block_channels(s)[-1][1], head_hidden(s)
-        head = (c0 * h + h + h * 68 + 68) if h else 0
         # other families' counts are their own (Table 1: tests/test_table1.py); the card must state the network's
-        expected = card["params"] if s.pruned or s.family != "recombinator" else EXPECTED_PARAMS[s.width] + head
+        if s.pruned or s.family != "recombinator":
+            expected = card["params"]
+        else:
+            c0, h = block_channels(s)[-1][1], head_hidden(s)
+            expected = EXPECTED_PARAMS[s.width] + ((c0 * h + h + h * 68 + 68) if h else 0)
         assert count_params(m) == expected == count_params(s.build())
-        if s.pruned:
-            assert count_params(m) < EXPECTED_PARAMS[s.width] and card["pruning"]["parent"] == s.parent
+        if s.pruned:  # fewer parameters than the model it was pruned from
+            assert count_params(m) < count_params(REGISTRY[s.parent].build()) and card["pruning"]["parent"] == s.parent
         assert card["name"] == s.name and card["contract"]["input_size"] == 80
 
 
