@@ -35,8 +35,8 @@ def rows(results: dict, models: list[str] | None = None) -> list[dict]:
     for name in names:
         mine = [r for r in lat if r.get("model") == name]
         eager = next((r for r in mine if r["format"] == "pytorch"), None)
-        # a pruned model's rows are "pruned-int8" in the manifest (export.all names them after their parent's rows)
-        int8 = sorted((r for r in mine if r["precision"] in ("int8", "pruned-int8")),
+        # a pruned model's rows are "pruned-<precision>" in the manifest (export.all.precision_label)
+        int8 = sorted((r for r in mine if r["precision"].removeprefix("pruned-") == "int8"),
                       key=lambda r: r["latency_ms"]["median"])
         best = int8[0] if int8 else None
         fastest = min((r for r in mine if r["format"] != "pytorch"), key=lambda r: r["latency_ms"]["median"],

@@ -209,10 +209,8 @@ def run_stage_card(checkpoint: Path, depth: int = 0) -> dict | None:
     """The ``training`` part of a card for an unshipped run's checkpoint (``RUN/best.pt``) that a run was
     initialised from (a warm restart, a fine-tune after pruning), with that run's own earlier stages, so the
     shipped card lists every stage. No test number: a run is chosen on validation data only."""
-    import torch
-
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    args = ck.get("train_args") if isinstance(ck, dict) else None
+    ck = load_checkpoint(checkpoint)[2]
+    args = ck.get("train_args")
     if not args or depth > 8:
         return None
     log = checkpoint.parent / "log.json"
@@ -222,12 +220,17 @@ def run_stage_card(checkpoint: Path, depth: int = 0) -> dict | None:
                 "best_epoch": ck.get("epoch"), "val_nme": ck.get("val_nme")}
     earlier = args.get("init_from")
     before = None
-    if earlier and Path(earlier).is_file() and Path(earlier).resolve().parent != WEIGHTS_DIR.resolve():
+    if earlier and Path(earlier).is_file() and not _is_shipped(earlier):
         before = run_stage_card(Path(earlier), depth + 1)
     card = {"training": training}
     if before:
         card["history"] = _history(before, earlier)
     return card
+
+
+def _is_shipped(init_from: str) -> bool:
+    """Whether ``init_from`` (a registry name or a checkpoint path) is shipped weights, which have a card."""
+    return Path(checkpoint_path(init_from)).resolve().parent == WEIGHTS_DIR.resolve()
 
 
 def _history(previous: dict | None, init_from: str | None) -> list[dict]:
@@ -337,7 +340,7 @@ def main(argv=None):
                          f"architecture {reg.arch or 'plain'}; edge_lmk/models/<family>/family.py)")
     init_from = (ckpt.get("train_args") or {}).get("init_from")
     previous = None
-    if init_from and Path(checkpoint_path(init_from)).resolve().parent == WEIGHTS_DIR.resolve():
+    if init_from and _is_shipped(init_from):
         src_card = Path(checkpoint_path(init_from)).resolve().with_suffix(".json")
         previous = json.loads(src_card.read_text()) if src_card.is_file() else None
     elif init_from and Path(init_from).is_file():

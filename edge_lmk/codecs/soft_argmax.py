@@ -127,7 +127,6 @@ class DelegableSoftArgmax(nn.Module):
         super().__init__()
         self.beta = codec.beta
         self.kind = codec.kind
-        self.size = size
         centres = pixel_centres(size, stride=codec.stride)
         # averages -> sums (x size); the scale is the mean of the two spreads (x 0.5)
         self.register_buffer("mean_row", centres.view(1, size) * size)       # E[x] from an average row

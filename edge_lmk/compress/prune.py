@@ -225,7 +225,7 @@ def importance(model: nn.Module, criterion: str, calibrate: Callable[[nn.Module]
         conv, bn = _conv_bn(gen, *key)
         g = bn.weight.detach().abs()
         if criterion == "l1":
-            scores[key] = conv.weight.detach().abs().sum((1, 2, 3)) * g / torch.sqrt(bn.running_var + bn.eps)
+            scores[key] = l1_score(conv, bn)
         elif criterion == "bn_scale":
             scores[key] = g.clone()
         else:
@@ -240,8 +240,7 @@ def _removed_value(gen, key, keep_idx, means) -> torch.Tensor:
     """Constant standing in for each channel's activation: measured mean, else LeakyReLU(BN beta)."""
     if means is not None:
         return means[key]
-    _, bn = _conv_bn(gen, *key)
-    return torch.nn.functional.leaky_relu(bn.bias.detach(), LEAKY_SLOPE)
+    return resting_activation(_conv_bn(gen, *key)[1])
 
 
 def surgery(model: nn.Module, keep: dict[tuple[str, int], torch.Tensor], means: dict | None = None,
@@ -274,13 +273,7 @@ def surgery(model: nn.Module, keep: dict[tuple[str, int], torch.Tensor], means: 
         for key in CONVS:
             conv, bn = _conv_bn(gen, *key)
             nconv, nbn = _conv_bn(new, *key)
-            o, i = keep[key], _input_index(bc, keep, key)
-            nconv.weight.copy_(conv.weight[o][:, i])
-            for name in ("weight", "bias", "running_var"):
-                getattr(nbn, name).copy_(getattr(bn, name)[o])
-            nbn.running_mean.copy_((bn.running_mean - shift[key])[o])
-            nbn.num_batches_tracked.copy_(bn.num_batches_tracked)
-            nbn.eps, nbn.momentum = bn.eps, bn.momentum
+            copy_kept(conv, bn, nconv, nbn, keep[key], _input_index(bc, keep, key), shift[key])
         i = _input_index(bc, keep, ("to_heatmaps", 0))
         new.to_heatmaps.weight.copy_(gen.to_heatmaps.weight[:, i])
         new.to_heatmaps.bias.copy_(gen.to_heatmaps.bias + shift[("to_heatmaps", 0)])
@@ -289,13 +282,38 @@ def surgery(model: nn.Module, keep: dict[tuple[str, int], torch.Tensor], means: 
 
 def select_channels(scores: dict, new_bc) -> dict[tuple[str, int], torch.Tensor]:
     """Keep the highest-scoring channels of each conv (ties: lower index), as sorted original indices."""
-    keep = {}
-    for b, pair in zip(BLOCKS, new_bc):
-        for i in (0, 1):
-            s = scores[(b, i)]
-            order = torch.argsort(-s, stable=True)
-            keep[(b, i)] = torch.sort(order[:pair[i]]).values
-    return keep
+    return {(b, i): top_channels(scores[(b, i)], pair[i]) for b, pair in zip(BLOCKS, new_bc) for i in (0, 1)}
+
+
+# ------------------------------------------------ per-conv pieces, shared with the fast family (prune_fast.py)
+
+
+def l1_score(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """``l1`` importance of each output channel: the L1 norm of the BN-folded filter."""
+    return conv.weight.detach().abs().sum((1, 2, 3)) * bn.weight.detach().abs() / torch.sqrt(bn.running_var + bn.eps)
+
+
+def top_channels(score: torch.Tensor, n: int) -> torch.Tensor:
+    """Sorted original indices of the ``n`` highest scores (ties: lower index)."""
+    return torch.sort(torch.argsort(-score, stable=True)[:n]).values
+
+
+def resting_activation(bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Each channel's activation at its BN's running mean, LeakyReLU(beta): what stands in for a removed
+    channel when no mean activation was measured."""
+    return torch.nn.functional.leaky_relu(bn.bias.detach(), LEAKY_SLOPE)
+
+
+def copy_kept(conv: nn.Conv2d, bn: nn.BatchNorm2d, nconv: nn.Conv2d, nbn: nn.BatchNorm2d, out_idx: torch.Tensor,
+              in_idx: torch.Tensor, mean_shift: torch.Tensor) -> None:
+    """Copy the kept output (``out_idx``) and input (``in_idx``) channels of conv + BN into the smaller pair;
+    ``mean_shift`` (per original output channel) is taken out of the running mean (compensation)."""
+    nconv.weight.copy_(conv.weight[out_idx][:, in_idx])
+    for name in ("weight", "bias", "running_var"):
+        getattr(nbn, name).copy_(getattr(bn, name)[out_idx])
+    nbn.running_mean.copy_((bn.running_mean - mean_shift)[out_idx])
+    nbn.num_batches_tracked.copy_(bn.num_batches_tracked)
+    nbn.eps, nbn.momentum = bn.eps, bn.momentum
 
 
 def prune_(model: nn.Module, config: PruneConfig, calibrate: Callable[[nn.Module], None] | None = None
@@ -417,9 +435,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from dataclasses import replace
-
-    from ..models.registry import REGISTRY, load_checkpoint, pruned_name, save_checkpoint
+    from ..models.registry import REGISTRY, load_checkpoint
     from ..paths import default_train_dirs
 
     # the checkpoint's own spec (beta, target_scale, contract), not the registry's defaults
@@ -445,16 +461,8 @@ def main(argv=None):
 
         reference = copy.deepcopy(model)
     prune_(model, config, calibrate)
-    after = count_params(model)
-    name = args.name or pruned_name(parent, 1 - after / before)
-    pcfg = {**config.to_dict(), "parent_params": before, "params": after,
-            "command": "python -m edge_lmk.compress.prune " + shlex.join(argv if argv is not None else
-                                                                        __import__("sys").argv[1:])}
-    new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
-                       arch={**spec.arch, "block_channels": model.generator.block_channels})
-    save_checkpoint(args.out, model, new_spec)
-    print(f"{args.model} -> {name}: {before:,} -> {after:,} params ({100 * (1 - after / before):.1f}% removed), "
-          f"criterion {config.criterion}; channels {json.dumps(block_channels_dict(model.generator.block_channels))}")
+    name, new_spec = _write_pruned(args, argv, model, spec, parent, before, config.to_dict(),
+                                   block_channels_dict(model.generator.block_channels))
     if args.eval:
         from ..evaluation import predict_photo, prepare_crops, score
         from ..data import scan_folder
@@ -469,12 +477,30 @@ def main(argv=None):
     return model, new_spec
 
 
-def _main_fast(args, argv, model, spec, parent):
-    """The CLI for the fast family (``compress/prune_fast.py``): ``--channels '{"enc3": 22, ...}'`` (blocks not
-    named keep theirs) or ``--target-params`` (uniform keep ratio over every block); criterion ``l1``."""
+def _write_pruned(args, argv, model, spec, parent, before: int, pruning: dict, channels) -> tuple[str, object]:
+    """Save the pruned model as a checkpoint that carries its parent, its per-block channels and how it was
+    made (``pruning``: the config, plus parameter counts and the command); print the summary line.
+    -> (its name, its ``ModelSpec``)."""
     from dataclasses import replace
 
     from ..models.registry import pruned_name, save_checkpoint
+
+    after = count_params(model)
+    name = args.name or pruned_name(parent, 1 - after / before)
+    pcfg = {**pruning, "parent_params": before, "params": after,
+            "command": "python -m edge_lmk.compress.prune " + shlex.join(argv if argv is not None else
+                                                                        __import__("sys").argv[1:])}
+    new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
+                       arch={**spec.arch, "block_channels": model.generator.block_channels})
+    save_checkpoint(args.out, model, new_spec)
+    print(f"{args.model} -> {name}: {before:,} -> {after:,} params ({100 * (1 - after / before):.1f}% removed), "
+          f"criterion {pruning['criterion']}; channels {json.dumps(channels)}")
+    return name, new_spec
+
+
+def _main_fast(args, argv, model, spec, parent):
+    """The CLI for the fast family (``compress/prune_fast.py``): ``--channels '{"enc3": 22, ...}'`` (blocks not
+    named keep theirs) or ``--target-params`` (uniform keep ratio over every block); criterion ``l1``."""
     from .prune_fast import BLOCKS, plan_channels, prune_fast_
 
     if args.amount is not None:
@@ -489,17 +515,9 @@ def _main_fast(args, argv, model, spec, parent):
         prune_fast_(model, channels, compensate=not args.no_compensate)
     except (ValueError, TypeError) as e:
         raise SystemExit(f"python -m edge_lmk.compress.prune: {args.model}: {e}")
-    after = count_params(model)
-    name = args.name or pruned_name(parent, 1 - after / before)
-    pcfg = {"channels": channels, "criterion": "l1", "compensate": not args.no_compensate,
-            "parent_params": before, "params": after,
-            "command": "python -m edge_lmk.compress.prune " + shlex.join(argv if argv is not None else
-                                                                        __import__("sys").argv[1:])}
-    new_spec = replace(spec, name=name, parent=parent, pruning=pcfg,
-                       arch={**spec.arch, "block_channels": model.generator.block_channels})
-    save_checkpoint(args.out, model, new_spec)
-    print(f"{args.model} -> {name}: {before:,} -> {after:,} params ({100 * (1 - after / before):.1f}% removed), "
-          f"criterion l1; channels {json.dumps(model.generator.block_channels)}")
+    _, new_spec = _write_pruned(args, argv, model, spec, parent, before,
+                                {"channels": channels, "criterion": "l1", "compensate": not args.no_compensate},
+                                model.generator.block_channels)
     print(f"wrote {args.out}; fine-tune with python -m edge_lmk.train --init-from {args.out} ...")
     return model, new_spec
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ..models.fast.generator import BLOCKS, INPUTS, LEAKY_SLOPE, ConvBNAct, FastGenerator
+from ..models.fast.generator import BLOCKS, INPUTS, ConvBNAct, FastGenerator
 from ..models.net import LandmarkNet
+from .prune import copy_kept, l1_score, resting_activation, top_channels
 
 
 def _generator(model: nn.Module) -> FastGenerator:
@@ -64,12 +64,7 @@ def params_for(block_channels: dict[str, int], num_landmarks: int = 68) -> int:
 
 def importance(gen: FastGenerator) -> dict[str, torch.Tensor]:
     """``l1`` score of every output channel of every block (higher = keep)."""
-    scores = {}
-    for b in BLOCKS:
-        conv, bn = _conv_bn(gen, b)
-        scores[b] = (conv.weight.detach().abs().sum((1, 2, 3)) * bn.weight.detach().abs()
-                     / torch.sqrt(bn.running_var + bn.eps))
-    return scores
+    return {b: l1_score(*_conv_bn(gen, b)) for b in BLOCKS}
 
 
 def select_channels(gen: FastGenerator, channels: dict[str, int]) -> dict[str, torch.Tensor]:
@@ -79,11 +74,7 @@ def select_channels(gen: FastGenerator, channels: dict[str, int]) -> dict[str, t
     if bad:
         raise ValueError(f"channels to keep must name blocks of {BLOCKS} and be 1..current: {bad}")
     scores = importance(gen)
-    keep = {}
-    for b in BLOCKS:
-        n = channels.get(b, gen.block_channels[b])
-        keep[b] = torch.sort(torch.argsort(-scores[b], stable=True)[:n]).values
-    return keep
+    return {b: top_channels(scores[b], channels.get(b, gen.block_channels[b])) for b in BLOCKS}
 
 
 def _input_index(gen: FastGenerator, keep: dict[str, torch.Tensor], consumer: str) -> torch.Tensor:
@@ -116,7 +107,7 @@ def surgery(gen: FastGenerator, keep: dict[str, torch.Tensor], compensate: bool 
             dropped[keep[p]] = False
             if not dropped.any():
                 continue
-            val = F.leaky_relu(bn.bias.detach(), LEAKY_SLOPE) * dropped  # the channel at its running mean
+            val = resting_activation(bn) * dropped
             for c, pos in cons[p]:
                 w = gen.to_heatmaps.weight if c == "to_heatmaps" else _conv_bn(gen, c)[0].weight
                 off = sum(gen.block_channels[i] for i in INPUTS.get(c, ("dec1",))[:pos])
@@ -125,13 +116,7 @@ def surgery(gen: FastGenerator, keep: dict[str, torch.Tensor], compensate: bool 
         for b in BLOCKS:
             conv, bn = _conv_bn(gen, b)
             nconv, nbn = _conv_bn(new, b)
-            o, i = keep[b], _input_index(gen, keep, b)
-            nconv.weight.copy_(conv.weight[o][:, i])
-            for name in ("weight", "bias", "running_var"):
-                getattr(nbn, name).copy_(getattr(bn, name)[o])
-            nbn.running_mean.copy_((bn.running_mean - shift[b])[o])
-            nbn.num_batches_tracked.copy_(bn.num_batches_tracked)
-            nbn.eps, nbn.momentum = bn.eps, bn.momentum
+            copy_kept(conv, bn, nconv, nbn, keep[b], _input_index(gen, keep, b), shift[b])
         i = _input_index(gen, keep, "to_heatmaps")
         new.to_heatmaps.weight.copy_(gen.to_heatmaps.weight[:, i])
         new.to_heatmaps.bias.copy_(gen.to_heatmaps.bias + shift["to_heatmaps"])
