@@ -189,10 +189,11 @@ def _run_stages(backend: Backend, job: Job, config) -> None:
     """The stages in order; ``job.stage`` names the one running, for the error message."""
     from edge_lmk.compress import config_for, for_model
 
+    # the config first: a backend's rewrite may depend on it (LiteRT's int8 LeakyReLU form)
+    config = config if config is not None else config_for(backend.format, job.precision)
+    job.config = for_model(config, job.model) if config is not None else None
     job.stage = "rewrite"
     model = backend.rewrite(job.model, job)
-    config = config if config is not None else config_for(backend.format, job.precision)
-    job.config = for_model(config, model) if config is not None else None
     job.stage = "capture"
     program = backend.capture(model, job)
     if job.config is not None and backend.quantizes == "program":

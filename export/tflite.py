@@ -13,8 +13,9 @@ the GPU delegate runs such models in fp16. It halves the weights, not the arithm
 
 int8 is litert-quantizer static int8 on that float model (``edge_lmk.compress.quantize`` with
 ``Int8Config("litert")``, calibrated on training faces): CONV_2D, MAX_POOL_2D and
-RESIZE_NEAREST_NEIGHBOR run as int8 kernels; the head (softmax, expectation, scale) stays
-float32, and the input/outputs stay float32 as the contract says. The sidecar's
+RESIZE_NEAREST_NEIGHBOR run as int8 kernels, and so do the generator's PAD, CONCATENATION and
+LeakyReLUs (rewritten before capture as ``max(x, slope * x)``, ``MaxLeakyReLU``); the head
+(softmax, expectation, scale) stays float32, and the input/outputs stay float32 as the contract says. The sidecar's
 ``op_precision`` lists the interpreter's ops by the dtype they run in.
 """
 from __future__ import annotations
@@ -109,11 +110,41 @@ def embed_metadata(data: bytes, name: str, payload: str, strip_names: bool = Fal
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+class MaxLeakyReLU(torch.nn.Module):
+    """LeakyReLU(slope) as ``max(x, slope * x)`` (equal for 0 <= slope <= 1): MUL and MAXIMUM in the
+    flatbuffer, which litert-quantizer runs in int8, where its LEAKY_RELU stays float."""
+
+    def __init__(self, negative_slope: float):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(x, x * self.negative_slope)
+
+
+def int8_leaky_relus(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` with every ``nn.LeakyReLU`` module replaced by ``MaxLeakyReLU`` (a functional
+    ``F.leaky_relu`` stays a float LEAKY_RELU: correct, only not int8)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.LeakyReLU) and 0.0 <= child.negative_slope <= 1.0:
+                setattr(parent, child_name, MaxLeakyReLU(child.negative_slope))
+    return model
+
+
 class LiteRTBackend(Backend):
     """The pipeline's stages for ``.tflite``: litert-torch lowering, then (int8 rows) litert-quantizer on
     the float flatbuffer, then the contract in the flatbuffer's metadata table."""
 
     format, suffix, precisions, quantizes = FORMAT, SUFFIX, PRECISIONS, "lowered"
+
+    def rewrite(self, model: torch.nn.Module, job: Job) -> torch.nn.Module:
+        if job.config is not None and getattr(job.config, "int8_activations", False):
+            return int8_leaky_relus(model)
+        return model
 
     def lower(self, program, model: torch.nn.Module, job: Job) -> bytes:
         return convert(program, job.spec, job.precision)

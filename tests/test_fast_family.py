@@ -74,6 +74,29 @@ def test_shipped_fast_model_exports_to_every_target_with_parity(tmp_path, check_
                                                               ("onnx", "fp32"), ("executorch", "int8"),
                                                               ("tflite", "int8")}
     check_parity_rows(rows)
+    # LiteRT int8 end to end in the generator (the family opts in): LeakyReLU as MUL + MAXIMUM, pads and skip
+    # concatenations int8, one QUANTIZE in and one DEQUANTIZE out of the generator besides requantizations;
+    # the head's MULs and its concatenations stay float
+    ops = json.loads((out / f"{MODEL}_int8.tflite.json").read_text())["op_precision"]
+    assert ops["int8"] == {"CONV_2D": 9, "MUL": 8, "MAXIMUM": 8, "PAD": 4, "CONCATENATION": 3,
+                           "RESIZE_NEAREST_NEIGHBOR": 3}, ops
+    assert ops["convert"]["DEQUANTIZE"] == 1 and "LEAKY_RELU" not in ops["float32"]
+    assert ops["float32"]["MUL"] == 4 and ops["float32"]["CONCATENATION"] == 2 and "SOFTMAX" in ops["float32"]
+
+
+def test_litert_leaky_relu_rewrite_is_exact():
+    """``max(x, 0.2 x)`` is LeakyReLU(0.2) exactly (both are one float multiply and a select), so the
+    rewritten float model gives bit-identical heatmap logits."""
+    from export.tflite import MaxLeakyReLU, int8_leaky_relus
+
+    model = REGISTRY[MODEL].load()
+    rewritten = int8_leaky_relus(model)
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in rewritten.modules())
+    assert sum(isinstance(m, MaxLeakyReLU) for m in rewritten.modules()) == 8
+    assert any(isinstance(m, torch.nn.LeakyReLU) for m in model.modules())  # the caller's model is untouched
+    x = torch.rand(2, 3, 80, 80, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.generator(x), rewritten.generator(x))
 
 
 def test_mixed_family_is_the_fast_layout_with_separable_coarse_blocks():

@@ -70,6 +70,13 @@ def test_layout_probe_table_ratios_and_unknown_model(capsys):
     text = layout_probe.table(rows)
     assert "| `b` | initial | 5 | tflite | 80 | 0.600 | 1.20x |  |" in text
     assert "| `b` | initial | 5 | pte | 70 | 1.500 | 1.50x | 2.50x |" in text  # .pte against b's own .tflite
+    # --against rows: labelled with the folder, ratios against the first row, .pte paired with its own .tflite
+    rows += [{"model": "b", "label": "b (old)", "format": "tflite", "trained": False, "params": 5, "bytes": 81,
+              "ms": 0.8}, {"model": "b", "label": "b (old)", "format": "pte", "trained": False, "params": 5,
+                           "bytes": 71, "ms": 1.6}]
+    text = layout_probe.table(rows)
+    assert "| `b` (old) | initial | 5 | tflite | 81 | 0.800 | 1.60x |  |" in text
+    assert "| `b` (old) | initial | 5 | pte | 71 | 1.600 | 1.60x | 2.00x |" in text
     with pytest.raises(SystemExit) as e:
         layout_probe.main(["--models", "laplacekl_w1_8_fast", "no_such_model"])
     assert e.value.code == 2 and "no_such_model" in capsys.readouterr().err

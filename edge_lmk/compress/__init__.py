@@ -22,7 +22,8 @@ PRECISION_CONFIGS: dict[tuple[str, str], Int8Config | CoreMLWeightConfig] = {
     # and measured no better on 300-W common (1/16 +0.40% vs +0.12%, 1/8 +0.41% vs +0.43% NME
     # over fp32; edge_lmk/compress/README.md).
     ("executorch", "int8"): Int8Config("xnnpack", per_channel=False),
-    ("tflite", "int8"): Int8Config("litert", int8_activations=False),
+    # int8 activations in LiteRT too where the family opts in: LeakyReLU as MUL + MAXIMUM (``litert_aeq``)
+    ("tflite", "int8"): Int8Config("litert"),
     ("coreml", "int8-weights"): CoreMLWeightConfig("linear"),
     ("coreml", "palettized-8bit"): CoreMLWeightConfig("palettize", nbits=8),
     ("coreml", "palettized-4bit"): CoreMLWeightConfig("palettize", nbits=4),
@@ -43,9 +44,12 @@ def config_for(fmt: str, precision: str):
 
 def for_model(config, model):
     """``config`` as it applies to ``model``: a family whose graph needs float activations in int8
-    (``ExportHints.int8_activations``) gets ``int8_activations=False``. Exporters record this config."""
-    if isinstance(config, Int8Config) and config.int8_activations and not export_hints(model).int8_activations:
-        return replace(config, int8_activations=False)
+    (``ExportHints.int8_activations``), or for LiteRT one that has not opted in
+    (``ExportHints.litert_int8_activations``), gets ``int8_activations=False``. Exporters record this config."""
+    if isinstance(config, Int8Config) and config.int8_activations:
+        hints = export_hints(model)
+        if not hints.int8_activations or (config.backend == "litert" and not hints.litert_int8_activations):
+            return replace(config, int8_activations=False)
     return config
 
 
@@ -97,7 +101,10 @@ def quantize(obj: Any, config, spec=None, calibration=None, model=None) -> Any:
         if config.backend == "litert":
             from .litert_aeq import quantize_tflite
 
-            return quantize_tflite(bytes(obj), config, np.asarray(calibration), _float_weights(model, keep_float))
+            logits = _float_weights(model, export_hints(model).scoped(export_hints(model).logit_layers)) \
+                if model is not None and config.int8_activations else []
+            return quantize_tflite(bytes(obj), config, np.asarray(calibration), _float_weights(model, keep_float),
+                                   logit_weights=logits)
         return quantize_program(obj, config, torch.as_tensor(calibration), keep_float)
     if isinstance(config, CoreMLWeightConfig):
         from .coreml_weights import compress_weights

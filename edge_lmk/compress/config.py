@@ -41,8 +41,9 @@ class Int8Config:
     ``heatmap_conv``: quantize the final 1x1 ``to_heatmaps`` conv too (its output feeds the softmax
     logits directly, so its int8 output step becomes a logit step; measured in the README table).
 
-    ``int8_activations``: also run the LeakyReLUs in int8 (``xnnpack`` only; the LiteRT path keeps
-    them float). With them float, every activation is a dequantize/quantize pair in the graph.
+    ``int8_activations``: also run the LeakyReLUs in int8 (``xnnpack``: XNNPACK's QS8 leaky_relu;
+    ``litert``: the generator's PAD, MUL, MAXIMUM and CONCATENATION, with each LeakyReLU exported as
+    ``max(x, slope * x)``). With them float, every activation is a dequantize/quantize pair in the graph.
     """
 
     backend: str

@@ -43,6 +43,10 @@ class ExportHints:
     # ExecuTorch int8 may run the LeakyReLUs in int8 (QS8 kernels); False where the family's graph
     # does not load that way (the reason is written where a family sets it)
     int8_activations: bool = True
+    # LiteRT int8 runs the generator's activations, pads and concatenations in int8 too (LeakyReLU as
+    # MUL + MAXIMUM, ``compress.litert_aeq``). It costs ~1.2-1.6 KB of quantization tables per file
+    # and pays only where those ops are a real share of the time, so a family opts in where measured.
+    litert_int8_activations: bool = False
 
     def logit_modules(self, generator: nn.Module) -> list[nn.Conv2d]:
         return [generator.get_submodule(n) for n in self.logit_layers]

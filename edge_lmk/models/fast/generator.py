@@ -105,5 +105,8 @@ class FastGenerator(nn.Module):
     def export_hints(self) -> ExportHints:
         # the shared upsample sees the outputs of mid, dec3 and dec2 (2C each unless pruned)
         bc = self.block_channels
+        # LiteRT int8 activations: 12 DEQUANTIZE/QUANTIZE pairs and float LeakyReLUs around 9 small convs
+        # were ~15% of the .tflite's time (fast 1/8: 0.493 -> 0.417 ms, common NME 4.193 -> 4.194)
         return ExportHints(logit_layers=("to_heatmaps",),
-                           nearest_upsample=("up", tuple(sorted({bc["mid"], bc["dec3"], bc["dec2"]}))))
+                           nearest_upsample=("up", tuple(sorted({bc["mid"], bc["dec3"], bc["dec2"]}))),
+                           litert_int8_activations=True)
