@@ -51,6 +51,9 @@ class Int8Config:
     heatmap_conv: bool = True
     int8_activations: bool = True
     calibration: Calibration = field(default_factory=Calibration)
+    # LiteRT op types of the head to quantize as well (e.g. ("SOFTMAX",)): a measurement knob; int8
+    # probabilities were slower and less accurate (compress/README.md), so no precision uses it
+    litert_head_ops: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.backend not in PT2E_BACKENDS:

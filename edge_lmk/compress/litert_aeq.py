@@ -98,6 +98,7 @@ def quantize_tflite(float_model: bytes, config: Int8Config, calibration: np.ndar
     ops = [(".*", op) for op in INT8_OPS]
     if scoped:
         ops += [(re.escape(GENERATOR_SCOPE) + ".*", op) for op in GENERATOR_INT8_OPS]
+    ops += [(".*", op) for op in config.litert_head_ops]
     for regex, op in ops:
         qt.add_static_config(regex, getattr(qtyping.TFLOperationName, op), activation_num_bits=8, weight_num_bits=8,
                              weight_granularity=granularity)
