@@ -22,8 +22,11 @@ PRECISION_CONFIGS: dict[tuple[str, str], Int8Config | CoreMLWeightConfig] = {
     # and measured no better on 300-W common (1/16 +0.40% vs +0.12%, 1/8 +0.41% vs +0.43% NME
     # over fp32; edge_lmk/compress/README.md).
     ("executorch", "int8"): Int8Config("xnnpack", per_channel=False),
-    # int8 activations in LiteRT too where the family opts in: LeakyReLU as MUL + MAXIMUM (``litert_aeq``)
-    ("tflite", "int8"): Int8Config("litert"),
+    # Per-tensor weights for .tflite as well: its per-channel tables cost 24 bytes per output channel
+    # (float scale + int64 zero point, for the filter and again for the bias), 7 KB of the fast 1/8
+    # file, for no NME or speed (compress/README.md). int8 activations in LiteRT too where the family
+    # opts in: LeakyReLU as MUL + MAXIMUM (``litert_aeq``).
+    ("tflite", "int8"): Int8Config("litert", per_channel=False),
     ("coreml", "int8-weights"): CoreMLWeightConfig("linear"),
     ("coreml", "palettized-8bit"): CoreMLWeightConfig("palettize", nbits=8),
     ("coreml", "palettized-4bit"): CoreMLWeightConfig("palettize", nbits=4),
