@@ -12,6 +12,7 @@ from .localglobal import family as _localglobal  # noqa: E402,F401
 from .evae import family as _evae  # noqa: E402,F401
 from .fast_dw import family as _fast_dw  # noqa: E402,F401
 from .fast_mix import family as _fast_mix  # noqa: E402,F401
+from .fast20 import family as _fast20  # noqa: E402,F401
 
 # Post-head stages can follow any family's model: NAME_pca (PCA shape model), NAME_casc (cascade refinement)
 for _spec in [s for s in REGISTRY.values() if not s.stages and s.parent is None and not s.arch]:
