@@ -40,8 +40,9 @@ from .config import DEFAULTS, TrainConfig
 def make_spec(cfg: TrainConfig) -> ModelSpec:
     init = load_checkpoint(checkpoint_path(cfg.init_from))[1] if cfg.init_from else None
     beta = cfg.beta if cfg.beta is not None else (init.beta if init else 1.0)
-    if init is not None and init.pruned:
-        # Fine-tuning a pruned (explicit-channel) model: its architecture, name and parent come with it.
+    if init is not None and (init.pruned or init.arch.get("block_channels")):
+        # A pruned model, or a layout with chosen channels (``models/fast20``'s SLIM): its architecture,
+        # name and parent come with the checkpoint.
         return replace(init, beta=beta, target_scale=cfg.target_scale)
     w = Fraction(cfg.width)
     adversarial = bool(cfg.unlabeled)

@@ -23,8 +23,10 @@ class Fast20Generator(FastGenerator):
 
     heatmap_stride = 4
 
-    def __init__(self, width: Fraction | float = Fraction(1, 16), num_landmarks: int = 68, dropout: float = 0.2):
-        super().__init__(width, num_landmarks, dropout)
+    def __init__(self, width: Fraction | float = Fraction(1, 16), num_landmarks: int = 68, dropout: float = 0.2,
+                 block_channels: dict[str, int] | None = None):
+        # ``block_channels``: as in ``FastGenerator`` (every block of ``fast.generator.BLOCKS``; dec1's is unused)
+        super().__init__(width, num_landmarks, dropout, block_channels=block_channels)
         del self.dec1
         self.to_heatmaps = nn.Conv2d(self.block_channels["dec2"], num_landmarks, 1)
 
