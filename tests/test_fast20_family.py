@@ -3,6 +3,8 @@ without its 40 px decoder stage, decoded at stride 4, exported to .pte, .tflite 
 on the bundled real faces (Core ML rows: every shipped model in tests/test_coreml.py)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -61,3 +63,24 @@ def test_exports_with_parity(tmp_path):
         assert r["status"] == "ok", (r["format"], r["precision"], r["error"])
         if r["precision"] == "fp32":  # the float rows agree with PyTorch to the numerics of float32
             assert abs(r["parity"]["delta_nme"]) < 0.01 and r["parity"]["max_px"] < 0.05, r
+
+
+def test_a_chosen_channel_layout_trains_from_its_untrained_checkpoint(tmp_path):
+    """``laplacekl_w1_8_f20_c26`` (26 channels in the 5x5 blocks) is trained by ``--init-from`` an untrained
+    checkpoint of its spec: training keeps its name and channels instead of building the plain 1/8 ladder model."""
+    from dataclasses import replace
+
+    from edge_lmk.models import save_checkpoint
+    from edge_lmk.training.config import TrainConfig
+    from edge_lmk.training.loop import make_spec
+
+    spec = replace(REGISTRY["laplacekl_w1_8_f20_c26"], beta=10.0)
+    assert spec.arch["block_channels"]["mid"] == 26 and not spec.pruned
+    torch.manual_seed(0)
+    model = spec.build()
+    assert count_params(fold_batchnorm(copy.deepcopy(model))) == 65_404  # folding works in place
+    save_checkpoint(tmp_path / "init.pt", model, spec)
+    trained = make_spec(TrainConfig.from_argv(["--family", "fast20", "--width", "1/8", "--beta", "10",
+                                               "--init-from", str(tmp_path / "init.pt")]))
+    assert trained.name == "laplacekl_w1_8_f20_c26" and trained.arch == spec.arch and trained.beta == 10.0
+    assert trained.build().generator.mid[0].out_channels == 26
