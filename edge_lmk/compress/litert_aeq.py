@@ -83,7 +83,8 @@ def mark_generator(model_content: bytes, logit_weights: list[np.ndarray]) -> byt
 def quantize_tflite(float_model: bytes, config: Int8Config, calibration: np.ndarray,
                     float_weights: list[np.ndarray] = (), input_name: str = "image",
                     logit_weights: list[np.ndarray] = ()) -> bytes:
-    """Static int8 (per-channel weights, per-tensor activations) of the generator ops; the convs
+    """Static int8 (per-channel or per-tensor weights as ``config.per_channel`` says, per-tensor
+    activations) of the generator ops; the convs
     carrying ``float_weights`` (the family's float-only layers, ``compress.float_layers``) stay float.
     With ``config.int8_activations``, ``logit_weights`` (the family's logit convs) mark where the
     generator ends, and its PAD, MUL, MAXIMUM and CONCATENATION ops are int8 as well."""
