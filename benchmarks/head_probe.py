@@ -18,8 +18,6 @@ head costs in accuracy needs a trained model; this is the latency side only.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +83,10 @@ def export_tflite(module: nn.Module, example: torch.Tensor, path: Path) -> None:
 
 def probe(sizes: list[int], out: Path, rounds: int = 30, calls: int = 50) -> list[dict]:
     """-> one row per (kind, S, format) with the median ms over ``rounds`` of ``calls`` calls."""
+    from .layout_probe import interleaved_ms
     from .runners import open_runner
 
-    rows, runners, inputs = [], [], []
+    rows, runners = [], []
     for size in sizes:
         if CROP % size:
             raise ValueError(f"size {size} does not divide the {CROP} px crop")
@@ -103,17 +102,10 @@ def probe(sizes: list[int], out: Path, rounds: int = 30, calls: int = 50) -> lis
                 lm = [np.asarray(g) for g in got if np.asarray(g).ndim == 3][0]
                 err = float(np.abs(lm - ref[0]).max())
                 rows.append({"kind": kind, "size": size, "format": fmt, "bins": int(example[0].numel()),
-                             "max_px": err, "times": []})
-                runners.append(opened)
-                inputs.append(example.numpy())
-    for _ in range(rounds):
-        for r, opened, x in zip(rows, runners, inputs):
-            t = time.perf_counter()
-            for _ in range(calls):
-                opened.run(x)
-            r["times"].append((time.perf_counter() - t) / calls * 1e3)
-    for r in rows:
-        r["ms"] = statistics.median(r.pop("times"))
+                             "max_px": err})
+                runners.append(lambda o=opened, x=example.numpy(): o.run(x))
+    for r, ms in zip(rows, interleaved_ms(runners, rounds, calls)):
+        r["ms"] = ms
     return rows
 
 
@@ -145,12 +137,9 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--sizes {' '.join(map(str, bad))}: must divide the {CROP} px crop")
     torch.set_num_threads(1)
-    text = table(probe(a.sizes, writable_dir(a.out, "--out"), a.rounds))
-    print(text)
-    if a.write:
-        from edge_lmk.files import atomic_write_bytes
+    from .layout_probe import emit
 
-        atomic_write_bytes(a.write, (text + "\n").encode())
+    emit(table(probe(a.sizes, writable_dir(a.out, "--out"), a.rounds)), a.write)
     return 0
 
 

@@ -56,18 +56,35 @@ def probe(models: list[str], out: Path, rounds: int = 30, calls: int = 20, threa
                 paths.append((f"{name} ({against.name})", earlier))
             for label, p in paths:
                 rows.append({"model": name, "label": label, "format": fmt, "trained": spec.shipped,
-                             "params": count_params(model), "bytes": p.stat().st_size, "times": []})
+                             "params": count_params(model), "bytes": p.stat().st_size})
                 runners[len(rows) - 1] = open_runner(p, threads)
     x = np.random.default_rng(0).random((1, 3, 80, 80), dtype=np.float32)
+    ms = interleaved_ms([lambda o=o: o.run(x) for o in runners.values()], rounds, calls)
+    for i, m in zip(runners, ms):
+        rows[i]["ms"] = m
+    return rows
+
+
+def interleaved_ms(fns: list, rounds: int, calls: int) -> list[float]:
+    """Median ms per call of each zero-argument callable, timed in ``rounds`` that interleave all of them
+    (``calls`` calls each per round), so every ratio between them is measured under the same load."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
-        for i, opened in runners.items():
+        for fn, t_list in zip(fns, times):
             t = time.perf_counter()
             for _ in range(calls):
-                opened.run(x)
-            rows[i]["times"].append((time.perf_counter() - t) / calls * 1e3)
-    for r in rows:
-        r["ms"] = statistics.median(r.pop("times"))
-    return rows
+                fn()
+            t_list.append((time.perf_counter() - t) / calls * 1e3)
+    return [statistics.median(t) for t in times]
+
+
+def emit(text: str, write: str | None) -> None:
+    """Print the Markdown table and, with ``write``, also write it there atomically."""
+    print(text)
+    if write:
+        from edge_lmk.files import atomic_write_bytes
+
+        atomic_write_bytes(write, (text + "\n").encode())
 
 
 def table(rows: list[dict]) -> str:
@@ -107,12 +124,7 @@ def main(argv=None) -> int:
     if against is not None and not against.is_dir():
         ap.error(f"--against {a.against}: not a folder")
     rows = probe(a.models, writable_dir(a.out, "--out"), a.rounds, against=against)
-    text = table(rows)
-    print(text)
-    if a.write:
-        from edge_lmk.files import atomic_write_bytes
-
-        atomic_write_bytes(a.write, (text + "\n").encode())
+    emit(table(rows), a.write)
     return 0
 
 

@@ -50,3 +50,24 @@ def check_parity_rows():
             else:
                 assert r["parity"]["rel_delta_nme"] < 0.03, r
     return check
+
+
+@pytest.fixture(scope="session")
+def seeded_model():
+    """name -> the registry model with seeded weights (seed 0) and non-trivial batch-norm statistics, in
+    eval mode, so folding and every lowering see what a trained model gives them (untrained families)."""
+    import torch
+
+    from edge_lmk.models import REGISTRY
+
+    def build(name: str) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = REGISTRY[name].build()
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.2, 0.2)
+                    m.running_var.uniform_(0.5, 2.0)
+                    m.weight.uniform_(0.5, 1.5)
+        return model.eval()
+    return build

@@ -18,22 +18,8 @@ MODEL = "laplacekl_w1_16_f20"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
 
-def _model():
-    """Seeded weights and non-trivial batch-norm statistics, so folding and every lowering see what a
-    trained model gives them."""
-    torch.manual_seed(0)
-    model = REGISTRY[MODEL].build()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-    return model.eval()
-
-
-def test_family_decodes_20x20_heatmaps_in_crop_pixels():
-    model = _model()
+def test_family_decodes_20x20_heatmaps_in_crop_pixels(seeded_model):
+    model = seeded_model(MODEL)
     assert count_params(model) < count_params(REGISTRY["laplacekl_w1_16_fast"].build())  # dec1 is gone
     x = torch.rand(2, 3, 80, 80)
     with torch.no_grad():
@@ -47,13 +33,13 @@ def test_family_decodes_20x20_heatmaps_in_crop_pixels():
     assert hints.logit_layers == ("to_heatmaps",) and hints.nearest_upsample == ("up", (16,))
 
 
-def test_exports_with_parity(tmp_path):
+def test_exports_with_parity(tmp_path, seeded_model):
     from export import all as export_all
     from export.parity import reference
     from export.targets import TARGETS
 
     spec = REGISTRY[MODEL]
-    model = _model()
+    model = seeded_model(MODEL)
     crops = prepare_crops(scan_folder(SAMPLE_TEST), spec.contract)
     ref = reference(model, spec, crops)
     targets = [t for t in TARGETS if t.format in ("executorch", "tflite", "onnx") and t.precision in ("fp32", "int8")]

@@ -20,22 +20,8 @@ MODEL = "laplacekl_w1_16_fdw"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
 
-def _model():
-    """The family's 1/16 model with seeded weights and non-trivial batch-norm statistics, so folding
-    and every lowering see what a trained model gives them."""
-    torch.manual_seed(0)
-    model = REGISTRY[MODEL].build()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-    return model.eval()
-
-
-def test_family_builds_folds_and_declares_its_hints():
-    model = _model()
+def test_family_builds_folds_and_declares_its_hints(seeded_model):
+    model = seeded_model(MODEL)
     assert 12_000 < count_params(model) < 14_000  # 1/16: C = 16, separable convs
     x = torch.rand(2, 3, 80, 80)
     with torch.no_grad():
@@ -47,13 +33,13 @@ def test_family_builds_folds_and_declares_its_hints():
     assert hints.logit_layers == ("to_heatmaps",) and hints.nearest_upsample == ("up", (32,))
 
 
-def test_every_target_row_exports_with_parity(tmp_path):
+def test_every_target_row_exports_with_parity(tmp_path, seeded_model):
     from export import all as export_all
     from export.parity import reference
     from export.targets import TARGETS
 
     spec = REGISTRY[MODEL]
-    model = _model()
+    model = seeded_model(MODEL)
     crops = prepare_crops(scan_folder(SAMPLE_TEST), spec.contract)
     ref = reference(model, spec, crops)
     rows = [export_all.run_target(model, spec, t, tmp_path, crops, ref, None) for t in TARGETS]

@@ -104,8 +104,9 @@ def quantize(obj: Any, config, spec=None, calibration=None, model=None) -> Any:
         if config.backend == "litert":
             from .litert_aeq import quantize_tflite
 
-            logits = _float_weights(model, export_hints(model).scoped(export_hints(model).logit_layers)) \
-                if model is not None and config.int8_activations else []
+            hints = export_hints(model) if model is not None else None
+            logits = _float_weights(model, hints.scoped(hints.logit_layers)) \
+                if hints is not None and config.int8_activations else []
             return quantize_tflite(bytes(obj), config, np.asarray(calibration), _float_weights(model, keep_float),
                                    logit_weights=logits)
         return quantize_program(obj, config, torch.as_tensor(calibration), keep_float)
